@@ -1,0 +1,73 @@
+"""Training data held as tensors once per fit, and the batches each step sees."""
+
+import math
+
+import torch
+
+__all__ = ["SemiSupervisedData", "SemiSupervisedBatches"]
+
+
+class SemiSupervisedData:
+    """Labeled and unlabeled training tensors, converted and moved to the device once.
+
+    Parameters
+    ----------
+    x_labeled : torch.Tensor of shape (n_labeled, D)
+    y_labeled : torch.LongTensor of shape (n_labeled,), class indices
+    x_unlabeled : torch.Tensor of shape (n_unlabeled, D)
+        The unlabeled stream; :class:`skshot.ShotVAEClassifier` passes all of
+        ``X`` here, the labeled samples included.
+    """
+
+    def __init__(self, x_labeled, y_labeled, x_unlabeled):
+        self.x_labeled = x_labeled
+        self.y_labeled = y_labeled
+        self.x_unlabeled = x_unlabeled
+
+    def __len__(self):
+        return len(self.x_unlabeled)
+
+
+class SemiSupervisedBatches:
+    """Iterable over one epoch of ``((x_l, y_l), x_u)`` batches.
+
+    An epoch is one pass over the unlabeled stream in a random order, split
+    into ``ceil(n_unlabeled / batch_size_unlabeled)`` batches of near-equal
+    size, so no sample is dropped and no batch is tiny. Every step also gets
+    ``min(batch_size_labeled, n_labeled)`` labeled samples, drawn from a
+    stream of reshuffled passes over the labeled set, so a few labels are
+    cycled many times per epoch. Indices are drawn with ``generator`` on the
+    CPU; the data is only indexed, never converted.
+
+    Parameters
+    ----------
+    data : SemiSupervisedData
+    batch_size_labeled, batch_size_unlabeled : int
+    generator : torch.Generator
+        CPU generator for the shuffles; it carries on across epochs.
+    """
+
+    def __init__(self, data, batch_size_labeled, batch_size_unlabeled, generator):
+        self.data = data
+        self.batch_size_labeled = min(int(batch_size_labeled), len(data.y_labeled))
+        self.batch_size_unlabeled = int(batch_size_unlabeled)
+        self.generator = generator
+
+    def __len__(self):
+        return max(1, math.ceil(len(self.data.x_unlabeled) / self.batch_size_unlabeled))
+
+    def _labeled_indices(self, n_steps):
+        n_labeled = len(self.data.y_labeled)
+        n_needed = n_steps * self.batch_size_labeled
+        n_passes = math.ceil(n_needed / n_labeled)
+        passes = [torch.randperm(n_labeled, generator=self.generator) for _ in range(n_passes)]
+        return torch.cat(passes)[:n_needed].view(n_steps, self.batch_size_labeled)
+
+    def __iter__(self):
+        data = self.data
+        n_steps = len(self)
+        order = torch.randperm(len(data.x_unlabeled), generator=self.generator)
+        labeled = self._labeled_indices(n_steps)
+        for step, idx_u in enumerate(torch.tensor_split(order, n_steps)):
+            idx_l = labeled[step]
+            yield (data.x_labeled[idx_l], data.y_labeled[idx_l]), data.x_unlabeled[idx_u]

@@ -1,0 +1,167 @@
+"""The skorch network behind :class:`skshot.ShotVAEClassifier`.
+
+:class:`ShotVAENet` is a :class:`skorch.NeuralNet` whose behaviour is changed
+through skorch's small hooks only:
+
+- ``get_dataset`` / ``get_iterator``: training reads a
+  :class:`~skshot._data.SemiSupervisedData` through
+  :class:`~skshot._data.SemiSupervisedBatches`, so every step sees a labeled
+  and an unlabeled batch; evaluation slices whole batches out of a tensor
+  instead of collating single rows.
+- ``train_step_single``: the loss needs several passes through the module
+  (encoder, decoder, and the encoder again on the mixed inputs of the
+  OT-approximation), so the step hands the module to the criterion,
+  :class:`~skshot.objectives.SemiSupervisedObjective`, instead of calling
+  ``infer``.
+- ``run_single_epoch``: skorch's own loop calls ``loss.item()`` after every
+  batch, a host-device synchronisation per step. Here the batch losses and the
+  loss's parts stay on the device and are read once, at the end of the epoch.
+- ``on_epoch_begin`` / ``on_epoch_end``: record the epoch means of the loss's
+  parts, the warm-up weight ``w_t`` and the validation accuracy in ``history``.
+"""
+
+import torch
+from skorch import NeuralNet
+from skorch.utils import to_tensor
+from torch.utils.data import BatchSampler, DataLoader, SequentialSampler
+
+from . import losses
+from ._data import SemiSupervisedBatches, SemiSupervisedData
+
+__all__ = ["ShotVAENet", "softmax_float64"]
+
+
+def softmax_float64(logits):
+    """Class probabilities in float64, so that each row sums to one to machine precision."""
+    return torch.softmax(logits.double(), dim=-1)
+
+
+class ShotVAENet(NeuralNet):
+    """skorch network training a SHOT-VAE module with a semi-supervised objective.
+
+    Parameters
+    ----------
+    module, criterion, **kwargs
+        As for :class:`skorch.NeuralNet`; ``criterion`` is a
+        :class:`~skshot.objectives.SemiSupervisedObjective`.
+    batch_size_labeled, batch_size_unlabeled : int
+        Samples per training step from each stream.
+    gamma : float
+        Sharpness of the warm-up weight of eq. 16.
+    seed : int
+        Seed of the generator that shuffles the training batches.
+    """
+
+    def __init__(self, module, criterion, *, batch_size_labeled=64, batch_size_unlabeled=512,
+                 gamma=5.0, seed=0, **kwargs):
+        super().__init__(module, criterion, **kwargs)
+        self.batch_size_labeled = batch_size_labeled
+        self.batch_size_unlabeled = batch_size_unlabeled
+        self.gamma = gamma
+        self.seed = seed
+
+    # ---------------------------------------------------------------- data
+    def get_dataset(self, X, y=None):
+        if isinstance(X, SemiSupervisedData):
+            return X
+        return super().get_dataset(X, y)
+
+    def get_iterator(self, dataset, training=False):
+        if isinstance(dataset, SemiSupervisedData):
+            if not training:
+                raise ValueError("SemiSupervisedData is for training only")
+            # A fresh generator per fit call, offset so that a continued fit
+            # does not replay the shuffles of the epochs already run.
+            generator = torch.Generator().manual_seed(self.seed + len(self.history))
+            return SemiSupervisedBatches(dataset, self.batch_size_labeled,
+                                         self.batch_size_unlabeled, generator)
+        if training:
+            return super().get_iterator(dataset, training=True)
+        # Evaluation: index whole batches at once (a list index on the
+        # dataset's tensor) instead of collating rows one by one.
+        sampler = BatchSampler(SequentialSampler(range(len(dataset))),
+                               batch_size=self.batch_size, drop_last=False)
+        return DataLoader(dataset, batch_size=None, sampler=sampler)
+
+    # ---------------------------------------------------------------- steps
+    def warmup_progress(self):
+        """``t / T`` of the current training step for eq. 16, over ``max_epochs``."""
+        epochs_done = len(self.history) - 1
+        batch = len(self.history[-1]["batches"])
+        return (epochs_done + batch / self._n_train_batches) / self.max_epochs
+
+    def train_step_single(self, batch, **fit_params):
+        self._set_training(True)
+        (x_l, y_l), x_u = batch
+        ot_weight = losses.warmup_weight(self.warmup_progress(), self.gamma)
+        loss, parts = self.criterion_(self.module_, x_l, y_l, x_u, ot_weight=ot_weight)
+        loss.backward()
+        for name, value in parts.items():
+            self._part_sums[name] = self._part_sums.get(name, 0.0) + value
+        self._ot_weight = ot_weight
+        return {"loss": loss, "y_pred": None}
+
+    def validation_step(self, batch, **fit_params):
+        self._set_training(False)
+        x, y = batch
+        x, y = to_tensor(x, self.device), to_tensor(y, self.device)
+        with torch.no_grad():
+            logits = self.module_.encode(x)[2]
+            loss = losses.cross_entropy(logits, y).mean()
+            self._valid_correct = self._valid_correct + (logits.argmax(dim=1) == y).sum()
+        return {"loss": loss, "y_pred": logits}
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        if iterator is None:
+            return
+        if training:
+            self._n_train_batches = len(iterator)
+        batch_losses = []
+        for batch in iterator:
+            self.notify("on_batch_begin", batch=batch, training=training)
+            step = step_fn(batch, **fit_params)
+            batch_losses.append(step["loss"].detach())
+            x = batch[1] if training else batch[0]
+            self.history.record_batch(prefix + "_batch_size", len(x))
+            self.notify("on_batch_end", batch=batch, training=training, **step)
+        rows = self.history[-1]["batches"][-len(batch_losses):]
+        for row, value in zip(rows, torch.stack(batch_losses).tolist()):
+            row[prefix + "_loss"] = value
+        self.history.record(prefix + "_batch_count", len(batch_losses))
+
+    # ---------------------------------------------------------------- logging
+    def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        super().on_epoch_begin(net, dataset_train=dataset_train, dataset_valid=dataset_valid,
+                               **kwargs)
+        self._part_sums = {}
+        self._valid_correct = 0
+        self._ot_weight = None
+
+    def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        super().on_epoch_end(net, dataset_train=dataset_train, dataset_valid=dataset_valid,
+                             **kwargs)
+        names = list(self._part_sums)
+        if names:
+            n_batches = self.history[-1, "train_batch_count"]
+            means = (torch.stack([self._part_sums[n] for n in names]) / n_batches).tolist()
+            for name, value in zip(names, means):
+                self.history.record(name, value)
+        if self._ot_weight is not None and self.criterion_.objective == "shot":
+            self.history.record("ot_weight", self._ot_weight)
+        if dataset_valid is not None:
+            correct = int(self._valid_correct)
+            self.history.record("valid_acc", correct / len(dataset_valid))
+
+    # ---------------------------------------------------------------- inference
+    def map_batches(self, X, fn):
+        """Apply ``fn`` to batches of ``X`` in evaluation mode and without gradients.
+
+        Returns the concatenation of the outputs on the CPU.
+        """
+        self.check_is_fitted()
+        self._set_training(False)
+        outputs = []
+        with torch.no_grad():
+            for x, _ in self.get_iterator(self.get_dataset(X), training=False):
+                outputs.append(fn(to_tensor(x, self.device)).cpu())
+        return torch.cat(outputs)

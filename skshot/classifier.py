@@ -1,0 +1,591 @@
+"""SHOT-VAE semi-supervised classifier with the scikit-learn API.
+
+Design: :class:`ShotVAEClassifier` *owns* a skorch network
+(:class:`skshot._net.ShotVAENet`, fitted attribute ``net_``) rather than
+subclassing one. Its constructor lists every parameter by name, so
+scikit-learn's own ``get_params``, ``set_params`` and ``clone`` work without
+skorch's ``module__``/``optimizer__`` prefixes and with scikit-learn's
+parameter validation; ``fit`` validates the data the scikit-learn way
+(``validate_data``, unlabeled samples marked ``-1``) and then builds and trains
+the skorch network, whose training is changed only through skorch hooks.
+"""
+
+import copy
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import (
+    BaseEstimator,
+    ClassifierMixin,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    _fit_context,
+)
+from sklearn.metrics import accuracy_score
+from sklearn.model_selection import train_test_split
+from sklearn.utils import _safe_indexing, check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from skorch.callbacks import Callback, LRScheduler
+from skorch.dataset import Dataset
+from skorch.helper import predefined_split
+
+from ._data import SemiSupervisedData
+from ._labels import encode_partial_labels, unlabeled_mask
+from ._net import ShotVAENet, softmax_float64
+from .modules import MLPShotVAE
+from .objectives import OBJECTIVES, SemiSupervisedObjective, elbo_per_sample
+
+__all__ = ["ShotVAEClassifier"]
+
+_OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+#: Epoch fractions at which ``lr_schedule="step"`` multiplies the learning
+#: rate by 0.1: epochs 400, 500 and 550 of 600 in the authors' CIFAR runs.
+_STEP_MILESTONES = (400 / 600, 500 / 600, 550 / 600)
+#: Number of shared standard-normal draws of z in :meth:`ShotVAEClassifier.score_samples`.
+_ELBO_DRAWS = 16
+
+
+def _resolve_device(device):
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def _resolve_likelihood(likelihood, X):
+    in_unit_interval = X.size > 0 and X.min() >= 0.0 and X.max() <= 1.0
+    if likelihood == "auto":
+        return "bernoulli" if in_unit_interval else "gaussian"
+    if likelihood == "bernoulli" and not in_unit_interval:
+        raise ValueError(
+            "likelihood='bernoulli' needs every feature in [0, 1], but X ranges over "
+            f"[{X.min():g}, {X.max():g}]. Scale X (e.g. MinMaxScaler) or use "
+            "likelihood='gaussian' on standardised features.")
+    return likelihood
+
+
+def _lr_scheduler(schedule, max_epochs):
+    if schedule == "step":
+        milestones = sorted({max(1, round(f * max_epochs)) for f in _STEP_MILESTONES})
+        return LRScheduler(torch.optim.lr_scheduler.MultiStepLR, milestones=milestones,
+                           gamma=0.1)
+    if schedule == "cosine":
+        return LRScheduler(torch.optim.lr_scheduler.CosineAnnealingLR, T_max=max_epochs)
+    return None
+
+
+class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, TransformerMixin,
+                        BaseEstimator):
+    """Semi-supervised classifier: a SHOT-VAE trained with smooth-ELBO and OT-approximation.
+
+    A variational autoencoder with a class variable, ``q(z, y | x) =
+    q(z|x) q(y|x)`` and ``p(x | z, y)``, trained on labeled and unlabeled
+    samples together (Feng et al., "SHOT-VAE", AAAI 2021). Labeled samples
+    train the smooth-ELBO (eq. 11), which carries the label through
+    ``KL(smooth(1_y) || q(y|x))``; unlabeled samples train the ELBO (eq. 4)
+    plus the OT-approximation (eqs. 13-15): each sample is mixed with its
+    closest partner in z-space and ``q(y|mix)`` is pulled towards the same
+    mixture of the two predicted class distributions, weighted by the warm-up
+    ``w_t = exp(-gamma (1 - t/T)^2)`` (eq. 16). ``objective`` selects the
+    ablations ``"smooth-elbo"`` (no OT term), ``"m2"`` (Kingma et al. 2014)
+    and ``"supervised"`` (the encoder trained on the labels alone).
+
+    Unlabeled samples are marked ``-1`` in ``y``, as in
+    :mod:`sklearn.semi_supervised`. With string labels write ``-1`` (in an
+    object array) or ``"-1"`` (what ``-1`` becomes in a string array).
+    Every training step sees ``batch_size_labeled`` labeled samples, cycled
+    when there are few, and ``batch_size_unlabeled`` samples of the unlabeled
+    stream, which is all of ``X`` (labeled samples included); an epoch is one
+    pass over the unlabeled stream.
+
+    Parameters
+    ----------
+    latent_dim : int, default=10
+        Size of ``z`` (the paper uses 10 for MNIST).
+    hidden_sizes : tuple of int, default=(500, 500)
+        Hidden layer widths of the MLP encoder; the decoder mirrors them.
+    likelihood : {"auto", "bernoulli", "gaussian"}, default="auto"
+        ``p(x | z, y)``. ``"bernoulli"`` for features in [0, 1] (binary
+        cross-entropy on logits); ``"gaussian"`` with unit variance for
+        real-valued, standardised features; ``"auto"`` picks ``"bernoulli"``
+        if and only if all of ``X`` lies in [0, 1].
+    objective : {"shot", "smooth-elbo", "m2", "supervised"}, default="shot"
+        ``"shot"`` is Algorithm 1 of the paper; see the class description.
+    epsilon : float, default=1e-3
+        Label smoothing of eq. 9 (the paper's value).
+    gamma : float, default=5.0
+        Sharpness of the warm-up weight of eq. 16 (the paper's value). The
+        warm-up spans the whole fit, ``max_epochs`` epochs.
+    beta : float, default=0.01
+        beta-VAE weight of the prior KL terms ``KL(q(z|x) || N(0, I))`` and
+        ``KL(q(y|x) || Uniform)`` (the paper's App. F.2).
+    elbo_weight : float, default=1.0
+        Weight of every ELBO part (reconstruction and beta-weighted prior
+        KLs) against the label terms and the OT term. 1 follows the paper; the
+        authors' released code uses 1e-3, because the reconstruction, summed
+        over features, otherwise dwarfs the label terms.
+    temperature : float, default=0.67
+        Gumbel-softmax temperature of the unlabeled ``y`` (the paper's value).
+    alpha : float, default=1.0
+        Weight of the cross-entropy of the M2 objective (eq. 6); only read
+        with ``objective="m2"``.
+    optimal_match : bool, default=True
+        Pair each unlabeled sample with its closest partner in the batch,
+        ``argmin_j KL(q(z|x_i) || q(z|x_j))`` (the paper). False pairs at
+        random, the default of the authors' released code.
+    mixup_alpha : float, default=1.0
+        The mixing weight is ``lam ~ Beta(mixup_alpha, mixup_alpha)``. 1 is
+        ``U(0, 1)``, the paper's; the authors' released code uses 2.
+    ot_kl_direction : {"forward", "reverse"}, default="forward"
+        ``"forward"`` is ``KL(q(y|x_mix) || Cat(pi_mix))`` as in eq. 15;
+        ``"reverse"``, ``KL(Cat(pi_mix) || q(y|x_mix))``, is the soft-target
+        cross-entropy of the authors' released code.
+    batch_size_labeled : int, default=64
+        Labeled samples per step (all of them when there are fewer).
+    batch_size_unlabeled : int, default=512
+        Samples of the unlabeled stream per step. Large batches give the
+        optimal match candidates to choose from.
+    max_epochs : int, default=100
+        Passes over the unlabeled stream.
+    optimizer : {"sgd", "adam", "adamw"}, default="sgd"
+        SGD with Nesterov-free momentum is the paper's choice.
+    lr : float, default=0.01
+        Learning rate.
+    momentum : float, default=0.9
+        Momentum of SGD (ignored by Adam and AdamW).
+    weight_decay : float, default=5e-4
+        L2 penalty (AdamW: decoupled weight decay).
+    lr_schedule : {"step", "cosine", "constant"}, default="step"
+        ``"step"`` multiplies the learning rate by 0.1 at 2/3, 5/6 and 11/12
+        of ``max_epochs`` (the authors' schedule, epochs 400, 500 and 550 of
+        600); ``"cosine"`` anneals it to zero over ``max_epochs``.
+    validation_fraction : float or None, default=None
+        Fraction of the labeled samples held out, stratified, to record the
+        validation loss and accuracy (``valid_loss``, ``valid_acc``) in
+        ``history_`` each epoch. Held-out samples are excluded from training
+        entirely, also from the unlabeled stream.
+    batch_size_predict : int, default=256
+        Batch size of ``predict_proba``, ``transform``, ``score_samples`` and
+        of the validation.
+    device : str, default="cpu"
+        A PyTorch device, e.g. ``"cpu"`` or ``"cuda"``; ``"auto"`` takes
+        ``"cuda"`` when available.
+    callbacks : list of skorch callbacks or (name, callback) tuples, default=None
+        Passed to the skorch network, after copying them, so that the
+        objects given are never changed by a fit.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the weights' initialisation, the batches, and every draw of the
+        training (Gumbel, Gaussian, ``lam``). Results are reproducible on the
+        CPU for a fixed integer; the global PyTorch random state is left as
+        it was.
+    verbose : int, default=0
+        1 prints a line per epoch with the loss and its parts.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The class labels (the unlabeled marker excluded).
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of the features seen during fit, when X has string column names.
+    likelihood_ : str
+        The likelihood used, ``"auto"`` resolved.
+    device_ : str
+        The device used, ``"auto"`` resolved.
+    net_ : skshot._net.ShotVAENet
+        The fitted skorch network; ``net_.module_`` is the PyTorch module.
+    history_ : skorch.History
+        Per epoch: ``train_loss``, the batch means of the loss's parts
+        (``rec_l``, ``kl_z_l``, ``kl_y_l``, ``kl_smooth`` or ``ce``, ``rec_u``,
+        ``kl_z_u``, ``kl_y_u``, ``ot``), the warm-up weight ``ot_weight`` at
+        the epoch's end, and with ``validation_fraction`` the ``valid_loss``
+        and ``valid_acc``.
+
+    See Also
+    --------
+    sklearn.semi_supervised.SelfTrainingClassifier : Self-training around any classifier.
+    sklearn.semi_supervised.LabelSpreading : Graph-based label propagation.
+
+    Notes
+    -----
+    X is converted to float32 for training and prediction. On a GPU, results
+    may vary between runs because some CUDA kernels are not deterministic.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import make_blobs
+    >>> from skshot import ShotVAEClassifier
+    >>> X, y = make_blobs(n_samples=200, centers=2, random_state=0)
+    >>> y_partial = np.full_like(y, -1)
+    >>> y_partial[:10] = y[:10]
+    >>> clf = ShotVAEClassifier(hidden_sizes=(32,), max_epochs=30, optimizer="adam",
+    ...                         lr=3e-3, random_state=0).fit(X, y_partial)
+    >>> clf.predict(X[:3]).shape
+    (3,)
+    """
+
+    _parameter_constraints = {
+        "latent_dim": [Interval(Integral, 1, None, closed="left")],
+        "hidden_sizes": [tuple, list],
+        "likelihood": [StrOptions({"auto", "bernoulli", "gaussian"})],
+        "objective": [StrOptions(set(OBJECTIVES))],
+        "epsilon": [Interval(Real, 0, 1, closed="left")],
+        "gamma": [Interval(Real, 0, None, closed="left")],
+        "beta": [Interval(Real, 0, None, closed="left")],
+        "elbo_weight": [Interval(Real, 0, None, closed="left")],
+        "temperature": [Interval(Real, 0, None, closed="neither")],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "optimal_match": ["boolean"],
+        "mixup_alpha": [Interval(Real, 0, None, closed="neither")],
+        "ot_kl_direction": [StrOptions({"forward", "reverse"})],
+        "batch_size_labeled": [Interval(Integral, 1, None, closed="left")],
+        "batch_size_unlabeled": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "optimizer": [StrOptions(set(_OPTIMIZERS))],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "lr_schedule": [StrOptions({"step", "cosine", "constant"})],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
+        "batch_size_predict": [Interval(Integral, 1, None, closed="left")],
+        "device": [str, torch.device],
+        "callbacks": [list, None],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        *,
+        latent_dim=10,
+        hidden_sizes=(500, 500),
+        likelihood="auto",
+        objective="shot",
+        epsilon=1e-3,
+        gamma=5.0,
+        beta=0.01,
+        elbo_weight=1.0,
+        temperature=0.67,
+        alpha=1.0,
+        optimal_match=True,
+        mixup_alpha=1.0,
+        ot_kl_direction="forward",
+        batch_size_labeled=64,
+        batch_size_unlabeled=512,
+        max_epochs=100,
+        optimizer="sgd",
+        lr=0.01,
+        momentum=0.9,
+        weight_decay=5e-4,
+        lr_schedule="step",
+        validation_fraction=None,
+        batch_size_predict=256,
+        device="cpu",
+        callbacks=None,
+        random_state=None,
+        verbose=0,
+    ):
+        self.latent_dim = latent_dim
+        self.hidden_sizes = hidden_sizes
+        self.likelihood = likelihood
+        self.objective = objective
+        self.epsilon = epsilon
+        self.gamma = gamma
+        self.beta = beta
+        self.elbo_weight = elbo_weight
+        self.temperature = temperature
+        self.alpha = alpha
+        self.optimal_match = optimal_match
+        self.mixup_alpha = mixup_alpha
+        self.ot_kl_direction = ot_kl_direction
+        self.batch_size_labeled = batch_size_labeled
+        self.batch_size_unlabeled = batch_size_unlabeled
+        self.max_epochs = max_epochs
+        self.optimizer = optimizer
+        self.lr = lr
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.lr_schedule = lr_schedule
+        self.validation_fraction = validation_fraction
+        self.batch_size_predict = batch_size_predict
+        self.device = device
+        self.callbacks = callbacks
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fit
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Fit the model on labeled and unlabeled samples.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data, labeled and unlabeled samples together.
+        y : array-like of shape (n_samples,)
+            Class labels; ``-1`` marks an unlabeled sample. At least two
+            classes must have a labeled sample. A fully labeled ``y`` works too.
+
+        Returns
+        -------
+        self : ShotVAEClassifier
+            The fitted classifier.
+        """
+        self._check_hidden_sizes()
+        X, y = validate_data(self, X, y, dtype=np.float32)
+        labeled, self.classes_, y_index = encode_partial_labels(y)
+        self.likelihood_ = _resolve_likelihood(self.likelihood, X)
+        self.device_ = _resolve_device(self.device)
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+
+        train_rows = np.arange(len(X))
+        labeled_rows = np.flatnonzero(labeled)
+        valid = None
+        if self.validation_fraction is not None:
+            labeled_rows, valid_rows, y_index, y_valid = self._split_validation(
+                labeled_rows, y_index, seed)
+            train_rows = np.setdiff1d(train_rows, valid_rows)
+            valid = Dataset(torch.tensor(X[valid_rows]), torch.from_numpy(y_valid))
+
+        def tensor(a):
+            return torch.tensor(a, device=self.device_)
+
+        data = SemiSupervisedData(tensor(X[labeled_rows]), tensor(y_index), tensor(X[train_rows]))
+        self.net_ = self._build_net(X.shape[1], len(self.classes_), seed, valid)
+        devices = [torch.device(self.device_)] if torch.device(self.device_).type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            self.net_.fit(data, None)
+        self.history_ = self.net_.history
+        return self
+
+    def _check_hidden_sizes(self):
+        sizes = self.hidden_sizes
+        if not all(isinstance(h, Integral) and not isinstance(h, bool) and h >= 1
+                   for h in sizes):
+            raise ValueError(
+                f"hidden_sizes must be a sequence of positive integers, got {sizes!r}.")
+
+    def _split_validation(self, labeled_rows, y_index, seed):
+        try:
+            return train_test_split(labeled_rows, y_index, test_size=self.validation_fraction,
+                                    stratify=y_index, random_state=seed)
+        except ValueError as exc:
+            raise ValueError(
+                f"validation_fraction={self.validation_fraction} cannot hold out a stratified "
+                f"validation set from {len(labeled_rows)} labeled samples: {exc}") from exc
+
+    def _build_net(self, n_features, n_classes, seed, valid):
+        callbacks = list(copy.deepcopy(self.callbacks)) if self.callbacks else []
+        scheduler = _lr_scheduler(self.lr_schedule, self.max_epochs)
+        if scheduler is not None:
+            callbacks.append(("lr_scheduler", scheduler))
+        optimizer_params = {"optimizer__weight_decay": self.weight_decay}
+        if self.optimizer == "sgd":
+            optimizer_params["optimizer__momentum"] = self.momentum
+        return ShotVAENet(
+            module=MLPShotVAE,
+            module__n_features=n_features,
+            module__n_classes=n_classes,
+            module__latent_dim=self.latent_dim,
+            module__hidden_sizes=tuple(self.hidden_sizes),
+            module__likelihood=self.likelihood_,
+            criterion=SemiSupervisedObjective,
+            criterion__objective=self.objective,
+            criterion__likelihood=self.likelihood_,
+            criterion__epsilon=self.epsilon,
+            criterion__beta=self.beta,
+            criterion__elbo_weight=self.elbo_weight,
+            criterion__temperature=self.temperature,
+            criterion__alpha=self.alpha,
+            criterion__optimal_match=self.optimal_match,
+            criterion__mixup_alpha=self.mixup_alpha,
+            criterion__ot_kl_direction=self.ot_kl_direction,
+            optimizer=_OPTIMIZERS[self.optimizer],
+            lr=self.lr,
+            **optimizer_params,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size_predict,
+            batch_size_labeled=self.batch_size_labeled,
+            batch_size_unlabeled=self.batch_size_unlabeled,
+            gamma=self.gamma,
+            seed=seed,
+            train_split=predefined_split(valid) if valid is not None else None,
+            callbacks=callbacks,
+            predict_nonlinearity=softmax_float64,
+            device=self.device_,
+            verbose=self.verbose,
+        )
+
+    # ------------------------------------------------------------------ inference
+    def _validated_tensor(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float32)
+        return torch.tensor(X)
+
+    def predict_proba(self, X):
+        """Class probabilities ``q(y|x) = pi(x)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns follow ``classes_``; rows sum to one.
+        """
+        x = self._validated_tensor(X)
+        return self.net_.predict_proba(x)
+
+    def predict(self, X):
+        """Most probable class, ``classes_[argmax pi(x)]``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        """
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    def score(self, X, y, sample_weight=None):
+        """Accuracy on the labeled samples of ``(X, y)``.
+
+        Samples whose label is ``-1`` (unlabeled) are left out, so that
+        cross-validation on partially labeled data scores each fold on its
+        labeled part instead of counting ``-1`` as a wrong class.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+            True labels, ``-1`` for unlabeled samples.
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        score : float
+            Accuracy of :meth:`predict` over the labeled samples.
+        """
+        y = column_or_1d(y, warn=True)
+        keep = ~unlabeled_mask(y)
+        if not keep.any():
+            raise ValueError("score needs labeled samples, but every entry of y is -1.")
+        X = _safe_indexing(X, np.flatnonzero(keep))
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight)[keep]
+        return accuracy_score(y[keep], self.predict(X), sample_weight=sample_weight)
+
+    def transform(self, X):
+        """Posterior mean of the latent code, ``mu(x)`` of ``q(z|x)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        z : ndarray of shape (n_samples, latent_dim)
+        """
+        x = self._validated_tensor(X)
+        return self.net_.map_batches(x, lambda xb: self.net_.module_.encode(xb)[0]).numpy()
+
+    def score_samples(self, X):
+        """Each sample's ELBO (eq. 4 with beta = 1), a lower bound of ``log p(x)``.
+
+        ``q(y|x)`` is summed over exactly; ``q(z|x)`` is averaged over 16
+        draws shared by all samples, so the value does not depend on the
+        other samples passed. Compare it with accuracy to see the "good ELBO,
+        bad inference" the paper describes.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        elbo : ndarray of shape (n_samples,)
+            In nats; for ``likelihood="gaussian"`` a density of the float
+            features, for ``"bernoulli"`` a probability of the [0, 1] features.
+        """
+        x = self._validated_tensor(X)
+        module = self.net_.module_
+        generator = torch.Generator().manual_seed(0)
+        noise = torch.randn(_ELBO_DRAWS, module.latent_dim, generator=generator)
+        noise = noise.to(self.device_)
+        return self.net_.map_batches(
+            x, lambda xb: elbo_per_sample(module, xb, noise, self.likelihood_)).numpy()
+
+    def sample(self, y, n_samples=1, X=None, random_state=None):
+        """Generate samples of given classes: decode ``[z, onehot(y)]``.
+
+        Parameters
+        ----------
+        y : array-like of shape (n_classes_requested,)
+            Classes to generate, each one of ``classes_``; one block of rows
+            per entry, in order.
+        n_samples : int, default=1
+            Rows per block when ``z`` is drawn from the prior ``N(0, I)``.
+            Must be 1 when ``X`` is given.
+        X : array-like of shape (n_inputs, n_features), default=None
+            If given, ``z`` is the posterior mean ``mu(x)`` of each row, its
+            "style": each block then holds ``n_inputs`` rows, the inputs
+            redrawn as the block's class (the paper's Fig. 6).
+        random_state : int, RandomState instance or None, default=None
+            Seeds the prior draws of ``z``.
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_classes_requested * block, n_features)
+            The decoder's mean ``E[x | z, y]``: probabilities in [0, 1] for
+            ``likelihood="bernoulli"`` (no binary draw), Gaussian means for
+            ``"gaussian"``.
+        y_new : ndarray of shape (n_classes_requested * block,)
+            The class of each row.
+        """
+        check_is_fitted(self)
+        y = np.asarray(y).ravel()
+        unknown = y[~np.isin(y, self.classes_)]
+        if unknown.size:
+            raise ValueError(f"sample got classes {unknown.tolist()!r} that are not in classes_ "
+                             f"{self.classes_.tolist()!r}.")
+        if not isinstance(n_samples, Integral) or n_samples < 1:
+            raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
+        module = self.net_.module_
+        if X is not None:
+            if n_samples != 1:
+                raise ValueError("n_samples must be 1 when X is given: each row of X gives "
+                                 "one z per class.")
+            z = torch.from_numpy(self.transform(X))
+        else:
+            seed = int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+            generator = torch.Generator().manual_seed(seed)
+            z = torch.randn(n_samples, module.latent_dim, generator=generator)
+        class_index = torch.from_numpy(np.searchsorted(self.classes_, y).astype(np.int64))
+        z_all = z.repeat(len(y), 1)
+        y_all = torch.nn.functional.one_hot(class_index.repeat_interleave(len(z)),
+                                            len(self.classes_)).to(z.dtype)
+        X_new = self.net_.map_batches(
+            torch.cat([z_all, y_all], dim=1),
+            lambda zy: module.decode_mean(zy[:, :module.latent_dim], zy[:, module.latent_dim:]))
+        return X_new.numpy(), np.repeat(y, len(z))
+
+    @property
+    def _n_features_out(self):
+        """Number of output features of :meth:`transform`, for ``get_feature_names_out``."""
+        return self.latent_dim
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        # The network computes in float32, whatever the input's precision.
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags

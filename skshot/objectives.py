@@ -1,0 +1,164 @@
+"""Training objectives: the terms of :mod:`skshot.losses` put together per step.
+
+One :class:`SemiSupervisedObjective` computes the loss of one training step
+from a labeled batch ``(x_l, y_l)`` and an unlabeled batch ``x_u``:
+
+``"shot"`` (Algorithm 1)
+    ``-smooth-ELBO_L(x_l, y_l) - ELBO_U(x_u) + w_t * OT(x_u)``
+``"smooth-elbo"``
+    ``-smooth-ELBO_L(x_l, y_l) - ELBO_U(x_u)`` (no OT term)
+``"m2"`` (eq. 6)
+    ``-ELBO_L(x_l, y_l) + alpha * CE(pi(x_l), y_l) - ELBO_U(x_u)``
+``"supervised"``
+    ``CE(pi(x_l), y_l)`` alone: the same encoder trained as a plain classifier
+    on the labeled samples, the baseline of the ablation.
+
+Every ELBO is beta-weighted (the prior KLs times ``beta``) and the whole
+ELBO part is multiplied by ``elbo_weight``; the label terms (``KLsmooth``,
+``alpha * CE``) and the OT term are not. Each part is averaged over its own
+batch.
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import losses
+
+__all__ = ["OBJECTIVES", "SemiSupervisedObjective", "elbo_per_sample"]
+
+OBJECTIVES = ("shot", "smooth-elbo", "m2", "supervised")
+
+
+class SemiSupervisedObjective(nn.Module):
+    """The loss of one SHOT-VAE training step; it holds no parameters.
+
+    It is the skorch ``criterion`` of :class:`skshot.ShotVAEClassifier`'s
+    network. See :class:`skshot.ShotVAEClassifier` for the meaning of the
+    parameters, which carry the same names.
+    """
+
+    def __init__(self, objective="shot", likelihood="bernoulli", epsilon=1e-3, beta=0.01,
+                 elbo_weight=1.0, temperature=0.67, alpha=1.0, optimal_match=True,
+                 mixup_alpha=1.0, ot_kl_direction="forward"):
+        super().__init__()
+        if objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+        self.objective = objective
+        self.likelihood = likelihood
+        self.epsilon = epsilon
+        self.beta = beta
+        self.elbo_weight = elbo_weight
+        self.temperature = temperature
+        self.alpha = alpha
+        self.optimal_match = optimal_match
+        self.mixup_alpha = mixup_alpha
+        self.ot_kl_direction = ot_kl_direction
+
+    def forward(self, module, x_l, y_l, x_u, ot_weight=1.0):
+        """Loss of one step.
+
+        Parameters
+        ----------
+        module : MLPShotVAE or a module with the same ``encode``/``decode``
+        x_l : torch.Tensor of shape (B_l, D)
+        y_l : torch.LongTensor of shape (B_l,), class indices
+        x_u : torch.Tensor of shape (B_u, D)
+        ot_weight : float
+            ``w_t`` of eq. 16 for this step.
+
+        Returns
+        -------
+        loss : torch.Tensor, a scalar
+        parts : dict of str to detached scalar tensors
+            The batch means of the loss's terms, for logging.
+        """
+        if self.objective == "supervised":
+            ce = losses.cross_entropy(module.encode(x_l)[2], y_l).mean()
+            return ce, {"ce": ce.detach()}
+
+        n_l = x_l.shape[0]
+        mu, logvar, logits = module.encode(torch.cat([x_l, x_u]))
+        n_classes = logits.shape[1]
+        if self.objective == "m2":
+            y_l_in = F.one_hot(y_l, n_classes).to(logits.dtype)
+        else:
+            y_l_in = losses.smooth_labels(y_l, n_classes, self.epsilon, dtype=logits.dtype)
+        y_u_in = losses.gumbel_softmax_sample(logits[n_l:], self.temperature)
+        z = losses.gaussian_reparameterize(mu, logvar)
+        decoded = module.decode(z, torch.cat([y_l_in, y_u_in]))
+        x = torch.cat([x_l, x_u])
+
+        rec = losses.reconstruction_nll(x, decoded, self.likelihood)
+        kl_z = losses.kl_gaussian_standard(mu, logvar)
+        kl_y = losses.kl_categorical_uniform(logits)
+        parts = {
+            "rec_l": rec[:n_l].mean(), "kl_z_l": kl_z[:n_l].mean(),
+            "rec_u": rec[n_l:].mean(), "kl_z_u": kl_z[n_l:].mean(),
+            "kl_y_u": kl_y[n_l:].mean(),
+        }
+        elbo_u = losses.elbo(parts["rec_u"], parts["kl_z_u"], parts["kl_y_u"], self.beta)
+        if self.objective == "m2":
+            # Eqs. 5 and 8: y is observed, so the labeled ELBO has no KLy term.
+            parts["ce"] = losses.cross_entropy(logits[:n_l], y_l).mean()
+            elbo_l = losses.elbo(parts["rec_l"], parts["kl_z_l"], 0.0, self.beta)
+            loss = -self.elbo_weight * (elbo_l + elbo_u) + self.alpha * parts["ce"]
+        else:
+            parts["kl_y_l"] = kl_y[:n_l].mean()
+            parts["kl_smooth"] = losses.kl_smooth(y_l_in, logits[:n_l]).mean()
+            elbo_l = losses.elbo(parts["rec_l"], parts["kl_z_l"], parts["kl_y_l"], self.beta)
+            # eq. 11 is elbo_l - kl_smooth; elbo_weight scales its ELBO part only.
+            loss = -self.elbo_weight * (elbo_l + elbo_u) + parts["kl_smooth"]
+        if self.objective == "shot" and x_u.shape[0] > 1:
+            parts["ot"] = self.ot_term(module, x_u, mu[n_l:], logvar[n_l:], logits[n_l:])
+            loss = loss + ot_weight * parts["ot"]
+        return loss, {name: value.detach() for name, value in parts.items()}
+
+    def ot_term(self, module, x_u, mu, logvar, logits):
+        """Batch mean of the OT-approximation, eqs. 13-15."""
+        with torch.no_grad():
+            if self.optimal_match:
+                partner = losses.optimal_match(mu, logvar)
+            else:
+                partner = losses.random_match(x_u.shape[0], device=x_u.device)
+            concentration = torch.full((x_u.shape[0], 1), float(self.mixup_alpha),
+                                       device=x_u.device, dtype=x_u.dtype)
+            lam = torch.distributions.Beta(concentration, concentration).sample()
+            pi = torch.softmax(logits, dim=-1)
+            target = losses.mixup(pi, pi[partner], lam)
+            x_mix = losses.mixup(x_u, x_u[partner], lam)
+        logits_mix = module.encode(x_mix)[2]
+        return losses.ot_approximation(logits_mix, target, self.ot_kl_direction).mean()
+
+
+def elbo_per_sample(module, x, noise, likelihood):
+    """Each sample's ELBO (eq. 4, beta = 1), a lower bound of ``log p(x)``.
+
+    The expectation over ``q(y|x)`` is exact (every class is decoded and
+    weighted by ``pi_k(x)``); the one over ``q(z|x)`` averages the draws
+    ``z_s = mu + sigma * noise_s``. The same ``noise`` serves every sample, so
+    the value of a sample does not depend on the batch it is evaluated in.
+
+    Parameters
+    ----------
+    module : MLPShotVAE
+    x : torch.Tensor of shape (B, D)
+    noise : torch.Tensor of shape (S, d)
+        Standard normal draws shared by all samples.
+    likelihood : {"bernoulli", "gaussian"}
+
+    Returns
+    -------
+    elbo : torch.Tensor of shape (B,)
+    """
+    mu, logvar, logits = module.encode(x)
+    (n, d), n_draws, n_classes = mu.shape, noise.shape[0], logits.shape[1]
+    z = mu[:, None, :] + torch.exp(0.5 * logvar)[:, None, :] * noise[None]  # (B, S, d)
+    z = z[:, :, None, :].expand(n, n_draws, n_classes, d)
+    y = torch.eye(n_classes, dtype=x.dtype, device=x.device).expand(n, n_draws, -1, -1)
+    decoded = module.decode(z.reshape(-1, d), y.reshape(-1, n_classes))
+    x_rep = x[:, None, None, :].expand(n, n_draws, n_classes, x.shape[1]).reshape(-1, x.shape[1])
+    rec = losses.reconstruction_nll(x_rep, decoded, likelihood).view(n, n_draws, n_classes)
+    expected_rec = (torch.softmax(logits, dim=-1) * rec.mean(dim=1)).sum(dim=-1)
+    return losses.elbo(expected_rec, losses.kl_gaussian_standard(mu, logvar),
+                       losses.kl_categorical_uniform(logits))

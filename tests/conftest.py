@@ -1,0 +1,34 @@
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits, make_blobs
+
+# Keep the test processes light on the 2-core machines they run on.
+torch.set_num_threads(2)
+
+#: A small, fast configuration for tests that fit many times.
+FAST = dict(hidden_sizes=(32,), latent_dim=4, max_epochs=20, optimizer="adam", lr=0.01,
+            batch_size_unlabeled=64, lr_schedule="constant", random_state=0)
+
+
+def hide_labels(y, n_per_class, random_state=0):
+    """Copy of y with all but n_per_class labels per class set to -1."""
+    rng = np.random.RandomState(random_state)
+    y_partial = np.full_like(y, -1)
+    for c in np.unique(y):
+        keep = rng.choice(np.flatnonzero(y == c), n_per_class, replace=False)
+        y_partial[keep] = c
+    return y_partial
+
+
+@pytest.fixture(scope="session")
+def blobs():
+    X, y = make_blobs(n_samples=300, centers=3, cluster_std=1.0, random_state=0)
+    X = (X - X.mean(0)) / X.std(0)
+    return X.astype(np.float32), y
+
+
+@pytest.fixture(scope="session")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return (X / 16.0).astype(np.float32), y
