@@ -4,7 +4,7 @@ import math
 
 import torch
 
-__all__ = ["SemiSupervisedData", "SemiSupervisedBatches"]
+__all__ = ["SemiSupervisedBatches", "SemiSupervisedData"]
 
 
 class SemiSupervisedData:

@@ -3,7 +3,7 @@
 import numpy as np
 from sklearn.utils.multiclass import check_classification_targets
 
-__all__ = ["UNLABELED", "unlabeled_mask", "encode_partial_labels"]
+__all__ = ["UNLABELED", "encode_partial_labels", "unlabeled_mask"]
 
 #: The marker of an unlabeled sample, as in :mod:`sklearn.semi_supervised`.
 UNLABELED = -1

@@ -16,10 +16,20 @@ through skorch's small hooks only:
 - ``run_single_epoch``: skorch's own loop calls ``loss.item()`` after every
   batch, a host-device synchronisation per step. Here the batch losses and the
   loss's parts stay on the device and are read once, at the end of the epoch.
-- ``on_epoch_begin`` / ``on_epoch_end``: record the epoch means of the loss's
-  parts, the warm-up weight ``w_t`` and the validation accuracy in ``history``.
+- ``on_epoch_begin`` / ``on_epoch_end``: reseed every random draw of the epoch
+  from ``(seed, epoch)``, so that a fit resumed from a checkpoint replays the
+  epochs of an uninterrupted one; record the epoch means of the loss's parts,
+  the warm-up weight ``w_t`` and the validation accuracy in ``history``; stop
+  with an error that names the term when a part of the loss is not finite.
+- ``fit_loop``: train up to ``max_epochs`` epochs *in all*, counting the
+  epochs already in ``history`` (a warm start, or a history restored by
+  skorch's ``LoadInitState``), so the warm-up of eq. 16 and the learning rate
+  schedule continue where they were.
 """
 
+import math
+
+import numpy as np
 import torch
 from skorch import NeuralNet
 from skorch.utils import to_tensor
@@ -27,8 +37,14 @@ from torch.utils.data import BatchSampler, DataLoader, SequentialSampler
 
 from . import losses
 from ._data import SemiSupervisedBatches, SemiSupervisedData
+from .objectives import PART_DESCRIPTIONS
 
-__all__ = ["ShotVAENet", "softmax_float64"]
+__all__ = ["ShotVAENet", "derive_seed", "softmax_float64"]
+
+
+def derive_seed(*keys):
+    """A 63-bit seed drawn from a tuple of non-negative integers (NumPy's SeedSequence)."""
+    return int(np.random.SeedSequence(list(keys)).generate_state(2, dtype=np.uint64)[0] >> 1)
 
 
 def softmax_float64(logits):
@@ -70,11 +86,9 @@ class ShotVAENet(NeuralNet):
         if isinstance(dataset, SemiSupervisedData):
             if not training:
                 raise ValueError("SemiSupervisedData is for training only")
-            # A fresh generator per fit call, offset so that a continued fit
-            # does not replay the shuffles of the epochs already run.
-            generator = torch.Generator().manual_seed(self.seed + len(self.history))
+            # run_single_epoch reseeds the generator at the start of every epoch.
             return SemiSupervisedBatches(dataset, self.batch_size_labeled,
-                                         self.batch_size_unlabeled, generator)
+                                         self.batch_size_unlabeled, torch.Generator())
         if training:
             return super().get_iterator(dataset, training=True)
         # Evaluation: index whole batches at once (a list index on the
@@ -82,6 +96,11 @@ class ShotVAENet(NeuralNet):
         sampler = BatchSampler(SequentialSampler(range(len(dataset))),
                                batch_size=self.batch_size, drop_last=False)
         return DataLoader(dataset, batch_size=None, sampler=sampler)
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        if epochs is None:
+            epochs = max(0, self.max_epochs - len(self.history))
+        return super().fit_loop(X, y, epochs=epochs, **fit_params)
 
     # ---------------------------------------------------------------- steps
     def warmup_progress(self):
@@ -116,6 +135,7 @@ class ShotVAENet(NeuralNet):
             return
         if training:
             self._n_train_batches = len(iterator)
+            iterator.generator.manual_seed(derive_seed(self.seed, len(self.history), 1))
         batch_losses = []
         for batch in iterator:
             self.notify("on_batch_begin", batch=batch, training=training)
@@ -133,6 +153,7 @@ class ShotVAENet(NeuralNet):
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         super().on_epoch_begin(net, dataset_train=dataset_train, dataset_valid=dataset_valid,
                                **kwargs)
+        torch.manual_seed(derive_seed(self.seed, len(self.history), 0))
         self._part_sums = {}
         self._valid_correct = 0
         self._ot_weight = None
@@ -146,11 +167,30 @@ class ShotVAENet(NeuralNet):
             means = (torch.stack([self._part_sums[n] for n in names]) / n_batches).tolist()
             for name, value in zip(names, means):
                 self.history.record(name, value)
+            self._check_finite(dict(zip(names, means)))
         if self._ot_weight is not None and self.criterion_.objective == "shot":
             self.history.record("ot_weight", self._ot_weight)
         if dataset_valid is not None:
             correct = int(self._valid_correct)
             self.history.record("valid_acc", correct / len(dataset_valid))
+
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        super().on_train_end(net, X=X, y=y, **kwargs)
+        # Per-epoch accumulators hold device tensors: drop them so that the
+        # fitted net pickles without them.
+        self._part_sums = self._valid_correct = self._ot_weight = None
+
+    def _check_finite(self, part_means):
+        bad = [name for name, value in part_means.items() if not math.isfinite(value)]
+        if not bad:
+            return
+        terms = ", ".join(f"{name} ({PART_DESCRIPTIONS[name]})" for name in bad)
+        lr = self.optimizer_.param_groups[0]["lr"]
+        raise FloatingPointError(
+            f"Training diverged in epoch {len(self.history)}: the loss term(s) {terms} became "
+            f"non-finite. Try a lower lr (it is {lr:g}), scale the features (StandardScaler "
+            "with likelihood='gaussian', MinMaxScaler with 'bernoulli'), or a smaller "
+            "elbo_weight.")
 
     # ---------------------------------------------------------------- inference
     def map_batches(self, X, fn):

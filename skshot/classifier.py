@@ -27,22 +27,19 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
-from skorch.callbacks import Callback, LRScheduler
 from skorch.dataset import Dataset
 from skorch.helper import predefined_split
 
 from ._data import SemiSupervisedData
 from ._labels import encode_partial_labels, unlabeled_mask
 from ._net import ShotVAENet, softmax_float64
+from .callbacks import LRSchedule
 from .modules import MLPShotVAE
 from .objectives import OBJECTIVES, SemiSupervisedObjective, elbo_per_sample
 
 __all__ = ["ShotVAEClassifier"]
 
 _OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
-#: Epoch fractions at which ``lr_schedule="step"`` multiplies the learning
-#: rate by 0.1: epochs 400, 500 and 550 of 600 in the authors' CIFAR runs.
-_STEP_MILESTONES = (400 / 600, 500 / 600, 550 / 600)
 #: Number of shared standard-normal draws of z in :meth:`ShotVAEClassifier.score_samples`.
 _ELBO_DRAWS = 16
 
@@ -65,14 +62,12 @@ def _resolve_likelihood(likelihood, X):
     return likelihood
 
 
-def _lr_scheduler(schedule, max_epochs):
-    if schedule == "step":
-        milestones = sorted({max(1, round(f * max_epochs)) for f in _STEP_MILESTONES})
-        return LRScheduler(torch.optim.lr_scheduler.MultiStepLR, milestones=milestones,
-                           gamma=0.1)
-    if schedule == "cosine":
-        return LRScheduler(torch.optim.lr_scheduler.CosineAnnealingLR, T_max=max_epochs)
-    return None
+def _check_not_images(X):
+    ndim = getattr(X, "ndim", None)
+    if ndim is not None and ndim > 2:
+        raise ValueError(
+            f"X must be 2-D, (n_samples, n_features), but it has {ndim} dimensions, shape "
+            f"{X.shape}. Flatten images first: X.reshape(len(X), -1).")
 
 
 class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, TransformerMixin,
@@ -174,6 +169,14 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
     callbacks : list of skorch callbacks or (name, callback) tuples, default=None
         Passed to the skorch network, after copying them, so that the
         objects given are never changed by a fit.
+    warm_start : bool, default=False
+        If True and the classifier is fitted, ``fit`` continues training the
+        fitted network until it has run ``max_epochs`` epochs in all (none if
+        it has already), instead of starting anew: the weights, the
+        optimizer's state, the history, the warm-up weight ``w_t`` and the
+        learning rate schedule carry on where they were, as after an
+        interrupted fit. The classes must be the same; the other parameters of
+        the first fit stay in force.
     random_state : int, RandomState instance or None, default=None
         Seeds the weights' initialisation, the batches, and every draw of the
         training (Gumbel, Gaussian, ``lam``). Results are reproducible on the
@@ -227,7 +230,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
     (3,)
     """
 
-    _parameter_constraints = {
+    _parameter_constraints: dict = {
         "latent_dim": [Interval(Integral, 1, None, closed="left")],
         "hidden_sizes": [tuple, list],
         "likelihood": [StrOptions({"auto", "bernoulli", "gaussian"})],
@@ -253,6 +256,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         "batch_size_predict": [Interval(Integral, 1, None, closed="left")],
         "device": [str, torch.device],
         "callbacks": [list, None],
+        "warm_start": ["boolean"],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -285,6 +289,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         batch_size_predict=256,
         device="cpu",
         callbacks=None,
+        warm_start=False,
         random_state=None,
         verbose=0,
     ):
@@ -313,6 +318,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         self.batch_size_predict = batch_size_predict
         self.device = device
         self.callbacks = callbacks
+        self.warm_start = warm_start
         self.random_state = random_state
         self.verbose = verbose
 
@@ -335,12 +341,21 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
             The fitted classifier.
         """
         self._check_hidden_sizes()
-        X, y = validate_data(self, X, y, dtype=np.float32)
-        labeled, self.classes_, y_index = encode_partial_labels(y)
-        self.likelihood_ = _resolve_likelihood(self.likelihood, X)
-        self.device_ = _resolve_device(self.device)
-        rng = check_random_state(self.random_state)
-        seed = int(rng.randint(np.iinfo(np.int32).max))
+        _check_not_images(X)
+        warm = self.warm_start and hasattr(self, "net_")
+        X, y = validate_data(self, X, y, dtype=np.float32, reset=not warm)
+        labeled, classes, y_index = encode_partial_labels(y)
+        if warm:
+            if not np.array_equal(classes, self.classes_):
+                raise ValueError(
+                    f"warm_start=True continues the previous fit, whose classes were "
+                    f"{self.classes_.tolist()!r}, but y holds {classes.tolist()!r}.")
+            likelihood, device, seed = self.likelihood_, self.net_.device, self.net_.seed
+            _resolve_likelihood(likelihood, X)  # bernoulli: the range check
+        else:
+            likelihood = _resolve_likelihood(self.likelihood, X)
+            device = _resolve_device(self.device)
+            seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
 
         train_rows = np.arange(len(X))
         labeled_rows = np.flatnonzero(labeled)
@@ -350,17 +365,27 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
                 labeled_rows, y_index, seed)
             train_rows = np.setdiff1d(train_rows, valid_rows)
             valid = Dataset(torch.tensor(X[valid_rows]), torch.from_numpy(y_valid))
+        train_split = predefined_split(valid) if valid is not None else None
 
         def tensor(a):
-            return torch.tensor(a, device=self.device_)
+            return torch.tensor(a, device=device)
 
         data = SemiSupervisedData(tensor(X[labeled_rows]), tensor(y_index), tensor(X[train_rows]))
-        self.net_ = self._build_net(X.shape[1], len(self.classes_), seed, valid)
-        devices = [torch.device(self.device_)] if torch.device(self.device_).type == "cuda" else []
+        if warm:
+            net = self.net_
+            net.set_params(max_epochs=self.max_epochs, train_split=train_split)
+        else:
+            net = self._build_net(X.shape[1], len(classes), likelihood, device, seed,
+                                  train_split)
+        devices = [torch.device(device)] if torch.device(device).type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
-            self.net_.fit(data, None)
-        self.history_ = self.net_.history
+            torch.manual_seed(seed)  # the weights' initialisation
+            if warm:
+                net.partial_fit(data, None)
+            else:
+                net.fit(data, None)
+        self.classes_, self.likelihood_, self.device_ = classes, likelihood, str(device)
+        self.net_ = net
         return self
 
     def _check_hidden_sizes(self):
@@ -379,11 +404,9 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
                 f"validation_fraction={self.validation_fraction} cannot hold out a stratified "
                 f"validation set from {len(labeled_rows)} labeled samples: {exc}") from exc
 
-    def _build_net(self, n_features, n_classes, seed, valid):
+    def _build_net(self, n_features, n_classes, likelihood, device, seed, train_split):
         callbacks = list(copy.deepcopy(self.callbacks)) if self.callbacks else []
-        scheduler = _lr_scheduler(self.lr_schedule, self.max_epochs)
-        if scheduler is not None:
-            callbacks.append(("lr_scheduler", scheduler))
+        callbacks.append(("lr_schedule", LRSchedule(self.lr_schedule)))
         optimizer_params = {"optimizer__weight_decay": self.weight_decay}
         if self.optimizer == "sgd":
             optimizer_params["optimizer__momentum"] = self.momentum
@@ -393,10 +416,10 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
             module__n_classes=n_classes,
             module__latent_dim=self.latent_dim,
             module__hidden_sizes=tuple(self.hidden_sizes),
-            module__likelihood=self.likelihood_,
+            module__likelihood=likelihood,
             criterion=SemiSupervisedObjective,
             criterion__objective=self.objective,
-            criterion__likelihood=self.likelihood_,
+            criterion__likelihood=likelihood,
             criterion__epsilon=self.epsilon,
             criterion__beta=self.beta,
             criterion__elbo_weight=self.elbo_weight,
@@ -414,10 +437,10 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
             batch_size_unlabeled=self.batch_size_unlabeled,
             gamma=self.gamma,
             seed=seed,
-            train_split=predefined_split(valid) if valid is not None else None,
+            train_split=train_split,
             callbacks=callbacks,
             predict_nonlinearity=softmax_float64,
-            device=self.device_,
+            device=device,
             verbose=self.verbose,
         )
 
@@ -440,7 +463,14 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
             Columns follow ``classes_``; rows sum to one.
         """
         x = self._validated_tensor(X)
-        return self.net_.predict_proba(x)
+        proba = self.net_.predict_proba(x)
+        if not np.isfinite(proba).all():
+            rows = np.flatnonzero(~np.isfinite(proba).all(axis=1))
+            raise ValueError(
+                f"The class probabilities of {len(rows)} sample(s) (rows {rows[:5].tolist()}...) "
+                f"are not finite; their features (largest |x| = {float(x.abs().max()):g}) lie "
+                "far outside the range the network can handle. Scale X as for fit.")
+        return proba
 
     def predict(self, X):
         """Most probable class, ``classes_[argmax pi(x)]``.
@@ -520,7 +550,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         module = self.net_.module_
         generator = torch.Generator().manual_seed(0)
         noise = torch.randn(_ELBO_DRAWS, module.latent_dim, generator=generator)
-        noise = noise.to(self.device_)
+        noise = noise.to(self.net_.device)
         return self.net_.map_batches(
             x, lambda xb: elbo_per_sample(module, xb, noise, self.likelihood_)).numpy()
 
@@ -577,6 +607,20 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
             torch.cat([z_all, y_all], dim=1),
             lambda zy: module.decode_mean(zy[:, :module.latent_dim], zy[:, module.latent_dim:]))
         return X_new.numpy(), np.repeat(y, len(z))
+
+    @property
+    def history_(self):
+        """The skorch history of the fit (see the class's Attributes)."""
+        return self.net_.history
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "net_")
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "net_" in state:
+            # skorch maps a net fitted on a GPU to the CPU when none is present.
+            self.device_ = str(self.net_.device)
 
     @property
     def _n_features_out(self):

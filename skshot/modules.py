@@ -1,5 +1,7 @@
 """PyTorch modules of the SHOT-VAE model (spec §1, paper eqs. 1-3)."""
 
+import itertools
+
 import torch
 from torch import nn
 
@@ -21,7 +23,7 @@ def mlp(sizes, activation=nn.ReLU):
     activation : callable returning an ``nn.Module``, default=nn.ReLU
     """
     layers = []
-    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
         if i:
             layers.append(activation())
         layers.append(nn.Linear(n_in, n_out))

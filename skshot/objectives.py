@@ -25,9 +25,22 @@ from torch import nn
 
 from . import losses
 
-__all__ = ["OBJECTIVES", "SemiSupervisedObjective", "elbo_per_sample"]
+__all__ = ["OBJECTIVES", "PART_DESCRIPTIONS", "SemiSupervisedObjective", "elbo_per_sample"]
 
 OBJECTIVES = ("shot", "smooth-elbo", "m2", "supervised")
+
+#: The loss's parts, as named in the ``parts`` dict and in the training history.
+PART_DESCRIPTIONS = {
+    "rec_l": "reconstruction of the labeled samples",
+    "kl_z_l": "KL of q(z|x) to the prior, labeled samples",
+    "kl_y_l": "KL of q(y|x) to the uniform prior, labeled samples",
+    "kl_smooth": "KL of the smoothed labels to q(y|x)",
+    "ce": "cross-entropy of the labels",
+    "rec_u": "reconstruction of the unlabeled samples",
+    "kl_z_u": "KL of q(z|x) to the prior, unlabeled samples",
+    "kl_y_u": "KL of q(y|x) to the uniform prior, unlabeled samples",
+    "ot": "OT-approximation",
+}
 
 
 class SemiSupervisedObjective(nn.Module):

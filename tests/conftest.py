@@ -7,8 +7,8 @@ from sklearn.datasets import load_digits, make_blobs
 torch.set_num_threads(2)
 
 #: A small, fast configuration for tests that fit many times.
-FAST = dict(hidden_sizes=(32,), latent_dim=4, max_epochs=20, optimizer="adam", lr=0.01,
-            batch_size_unlabeled=64, lr_schedule="constant", random_state=0)
+FAST = {"hidden_sizes": (32,), "latent_dim": 4, "max_epochs": 20, "optimizer": "adam", "lr": 0.01,
+            "batch_size_unlabeled": 64, "lr_schedule": "constant", "random_state": 0}
 
 
 def hide_labels(y, n_per_class, random_state=0):

@@ -66,8 +66,8 @@ def test_shot_beats_the_labeled_only_network_on_digits(digits):
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, stratify=y,
                                                         random_state=0)
     y_partial = hide_labels(y_train, 5)
-    params = dict(optimizer="adam", lr=1e-3, beta=1.0, batch_size_unlabeled=128,
-                  max_epochs=100, random_state=0)
+    params = {"optimizer": "adam", "lr": 1e-3, "beta": 1.0, "batch_size_unlabeled": 128,
+                  "max_epochs": 100, "random_state": 0}
     shot = ShotVAEClassifier(objective="shot", **params).fit(X_train, y_partial)
     labeled_only = ShotVAEClassifier(objective="supervised", **params).fit(X_train, y_partial)
     assert shot.score(X_test, y_test) > labeled_only.score(X_test, y_test)

@@ -1,0 +1,53 @@
+"""skorch callbacks of skshot."""
+
+import math
+
+from skorch.callbacks import Callback
+
+__all__ = ["STEP_MILESTONES", "LRSchedule", "lr_factor"]
+
+#: Epoch fractions at which the "step" schedule multiplies the learning rate by
+#: 0.1: epochs 400, 500 and 550 of 600 in the SHOT-VAE authors' CIFAR runs.
+STEP_MILESTONES = (400 / 600, 500 / 600, 550 / 600)
+
+
+def lr_factor(schedule, epoch, n_epochs):
+    """Multiplier of the initial learning rate in epoch ``epoch`` (0-based) of ``n_epochs``.
+
+    ``"constant"``: 1. ``"step"``: ``0.1 ** k``, k the number of milestones
+    ``round(f * n_epochs)`` (f in :data:`STEP_MILESTONES`, at least 1) that
+    ``epoch`` has reached. ``"cosine"``: ``(1 + cos(pi * epoch / n_epochs)) / 2``.
+    """
+    if schedule == "constant":
+        return 1.0
+    if schedule == "step":
+        milestones = {max(1, round(f * n_epochs)) for f in STEP_MILESTONES}
+        return 0.1 ** sum(epoch >= m for m in milestones)
+    if schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * min(epoch, n_epochs) / n_epochs))
+    raise ValueError(f"schedule must be 'constant', 'step' or 'cosine', got {schedule!r}")
+
+
+class LRSchedule(Callback):
+    """Set the learning rate at the start of every epoch from the epoch's index.
+
+    Unlike a stateful PyTorch scheduler, the rate depends on ``len(net.history)``
+    alone, so a fit resumed from a checkpoint (skorch's ``LoadInitState``) or
+    continued with ``warm_start`` follows the schedule of an uninterrupted one.
+    The rate of each epoch is recorded in the history as ``event_lr``.
+
+    Parameters
+    ----------
+    schedule : {"constant", "step", "cosine"}
+        See :func:`lr_factor`.
+    """
+
+    def __init__(self, schedule="step"):
+        self.schedule = schedule
+
+    def on_epoch_begin(self, net, **kwargs):
+        epoch = len(net.history) - 1
+        lr = net.lr * lr_factor(self.schedule, epoch, net.max_epochs)
+        for group in net.optimizer_.param_groups:
+            group["lr"] = lr
+        net.history.record("event_lr", lr)
