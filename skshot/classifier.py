@@ -12,6 +12,7 @@ the skorch network, whose training is changed only through skorch hooks.
 
 import copy
 from numbers import Integral, Real
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -213,8 +214,30 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
 
     Notes
     -----
-    X is converted to float32 for training and prediction. On a GPU, results
-    may vary between runs because some CUDA kernels are not deterministic.
+    **Input.** ``X`` is converted to float32 for training and prediction
+    (integer, float16 and float64 input give the float32 result). These are
+    refused with an error that names the problem: NaN or infinite values
+    (also values that overflow float32), 1-D ``X``, image arrays of 3 or more
+    dimensions (flatten them with ``X.reshape(len(X), -1)``), sparse
+    matrices, empty ``X``, ``X`` and ``y`` of different lengths, ``y`` with
+    NaN or continuous values, ``y`` without labeled samples or with labeled
+    samples of a single class, features outside [0, 1] with
+    ``likelihood="bernoulli"``, and at prediction time a different number of
+    features. Negative labels other than ``-1`` are ordinary classes. Finite
+    but huge features (say 1e30) make the training diverge: ``fit`` then
+    raises ``FloatingPointError`` naming the loss term and the epoch, and the
+    estimator stays unfitted. ``predict_proba`` raises instead of returning
+    non-finite probabilities.
+
+    **Reproducibility.** Every random draw of an epoch is seeded from
+    ``(random_state, epoch)``: the same integer ``random_state`` gives the
+    same result on the CPU, in one process or across processes, and a fit
+    resumed from a checkpoint (skorch's ``Checkpoint`` and ``LoadInitState``
+    in ``callbacks``) or with ``warm_start`` matches an uninterrupted one. On
+    a GPU, results may vary between runs because some CUDA kernels are not
+    deterministic. Under joblib (``GridSearchCV(n_jobs=...)``) each worker's
+    PyTorch uses the thread budget joblib gives it, so the workers do not
+    oversubscribe the cores.
 
     Examples
     --------
@@ -230,7 +253,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
     (3,)
     """
 
-    _parameter_constraints: dict = {
+    _parameter_constraints: ClassVar[dict] = {
         "latent_dim": [Interval(Integral, 1, None, closed="left")],
         "hidden_sizes": [tuple, list],
         "likelihood": [StrOptions({"auto", "bernoulli", "gaussian"})],

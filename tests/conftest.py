@@ -1,10 +1,6 @@
 import numpy as np
 import pytest
-import torch
 from sklearn.datasets import load_digits, make_blobs
-
-# Keep the test processes light on the 2-core machines they run on.
-torch.set_num_threads(2)
 
 #: A small, fast configuration for tests that fit many times.
 FAST = {"hidden_sizes": (32,), "latent_dim": 4, "max_epochs": 20, "optimizer": "adam", "lr": 0.01,
