@@ -169,8 +169,8 @@ def write(results, stem):
     lines = [
         "# Accuracy",
         "",
-        f"Profile `{results['profile']}`, measured {results['date']} on {results['machine']}; "
-        f"the whole run took {results['run_seconds'] / 60:.1f} minutes.",
+        (f"Profile `{results['profile']}`, measured {results['date']} on {results['machine']}; "
+        f"the whole run took {results['run_seconds'] / 60:.1f} minutes."),
         "",
         "Test error in % (mean ± standard deviation over the seeds) and median fit time.",
         "",
@@ -188,12 +188,12 @@ def write(results, stem):
         "",
         "## How the settings were chosen",
         "",
-        "For each protocol and method, every candidate setting was fitted once on the "
+        ("For each protocol and method, every candidate setting was fitted once on the "
         "training data of seed 0 minus a stratified validation split "
         f"({profile['validation']['fmnist']} Fashion-MNIST images, "
         f"{profile['validation']['digits']:.0%} of digits), with the protocol's labels "
         "per class; the candidate with the lowest error on the validation split was used "
-        "for every seed. The test split played no part. Validation errors (%):",
+        "for every seed. The test split played no part. Validation errors (%):"),
         "",
         "| protocol | method | candidate | validation error (%) |",
         "| --- | --- | --- | --- |",
@@ -204,8 +204,8 @@ def write(results, stem):
                 lines.append(f"| {protocol} | {method} | `{candidate}` | {error:.2f} |")
     lines += [
         "",
-        f"Settings of the profile: `{json.dumps(profile)}`. Epochs count passes over all "
-        "training images; other parameters are the estimator's defaults.",
+        (f"Settings of the profile: `{json.dumps(profile)}`. Epochs count passes over all "
+        "training images; other parameters are the estimator's defaults."),
     ]
     (RESULTS / f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines[:8 + sum(len(r) for r in results["protocols"].values())]))

@@ -26,10 +26,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from skshot.datasets import load_fashion_mnist, mask_labels
 
 from skshot import ShotVAEClassifier, losses
 from skshot._data import SemiSupervisedBatches, SemiSupervisedData
+from skshot.datasets import load_fashion_mnist, mask_labels
 from skshot.objectives import SemiSupervisedObjective
 
 RESULTS = Path(__file__).parent / "results"

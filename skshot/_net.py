@@ -65,7 +65,8 @@ class ShotVAENet(NeuralNet):
     gamma : float
         Sharpness of the warm-up weight of eq. 16.
     seed : int
-        Seed of the generator that shuffles the training batches.
+        With the epoch's index, seeds every random draw of that epoch: the
+        batches' shuffles and PyTorch's generator (Gumbel, Gaussian, ``lam``).
     """
 
     def __init__(self, module, criterion, *, batch_size_labeled=64, batch_size_unlabeled=512,

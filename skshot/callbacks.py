@@ -51,3 +51,37 @@ class LRSchedule(Callback):
         for group in net.optimizer_.param_groups:
             group["lr"] = lr
         net.history.record("event_lr", lr)
+
+
+class EpochProgressBar(Callback):
+    """A progress bar over the epochs of a fit, with the last epoch's loss parts.
+
+    Shown by ``ShotVAEClassifier(verbose=1)``. The bar is updated once per
+    epoch, from values the network already recorded, so it adds no
+    synchronisation with the device.
+
+    Parameters
+    ----------
+    keys : sequence of str
+        History keys shown after the bar when present.
+    """
+
+    def __init__(self, keys=("train_loss", "rec_u", "kl_smooth", "ce", "ot", "ot_weight",
+                             "valid_acc")):
+        self.keys = keys
+
+    def on_train_begin(self, net, **kwargs):
+        from tqdm.auto import tqdm
+
+        self.bar_ = tqdm(total=net.max_epochs, initial=len(net.history), unit="epoch",
+                         desc=type(net.module_).__name__, leave=True)
+
+    def on_epoch_end(self, net, **kwargs):
+        last = net.history[-1]
+        self.bar_.set_postfix({k: f"{last[k]:.4g}" for k in self.keys if k in last},
+                              refresh=False)
+        self.bar_.update(1)
+
+    def on_train_end(self, net, **kwargs):
+        self.bar_.close()
+        del self.bar_
