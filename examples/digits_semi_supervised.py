@@ -33,8 +33,7 @@ labeled = y_partial != -1
 print(f"{len(X_train)} training images, {labeled.sum()} of them labeled; "
       f"{len(X_test)} test images")
 
-params = dict(optimizer="adam", lr=1e-3, beta=1.0, batch_size_unlabeled=128, max_epochs=100,
-              random_state=SEED)
+params = dict(random_state=SEED)  # otherwise the defaults
 results = {}
 for name, model in [
     ("ShotVAEClassifier (SHOT-VAE)", ShotVAEClassifier(objective="shot", **params)),
