@@ -59,8 +59,7 @@ def time_raw_loop(X, y, epochs, template):
     net = template.net_
     module = type(net.module_)(**net.get_params_for("module"))
     objective = SemiSupervisedObjective(**net.get_params_for("criterion"))
-    optimizer = torch.optim.SGD(module.parameters(), lr=template.lr, momentum=0.9,
-                                weight_decay=template.weight_decay)
+    optimizer = net.optimizer(module.parameters(), lr=net.lr, **net.get_params_for("optimizer"))
     labeled = y != -1
     classes = np.unique(y[labeled])
     data = SemiSupervisedData(torch.tensor(X[labeled]),
@@ -85,7 +84,7 @@ def time_raw_loop(X, y, epochs, template):
 
 
 def fit_throughput(X, y, epochs, repeats):
-    _, template = time_estimator_fit(X[:512], y[:512], 1)  # warm-up and a template
+    _, template = time_estimator_fit(X, y, 1)  # warm-up, and the template of the raw loop
     fit_times, raw_times = [], []
     for _ in range(repeats):
         fit_times.append(time_estimator_fit(X, y, epochs)[0])
