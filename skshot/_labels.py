@@ -12,17 +12,19 @@ UNLABELED = -1
 def unlabeled_mask(y):
     """Boolean mask of the unlabeled entries of ``y``.
 
-    Numeric ``y``: entries equal to ``-1``. String ``y`` (dtype ``str``): entries
-    equal to ``"-1"``, which is what ``-1`` becomes when NumPy builds a string
-    array. Object ``y``: entries equal to ``-1`` or to ``"-1"``. Boolean ``y``
+    Numeric ``y``: entries equal to ``-1``. String ``y`` (dtype ``str`` or
+    ``bytes``): entries equal to ``"-1"`` (``b"-1"``), which is what ``-1``
+    becomes when NumPy builds a string array. Object ``y``: entries equal to ``-1`` or to ``"-1"``. Boolean ``y``
     has no unlabeled entries.
     """
     y = np.asarray(y)
     kind = y.dtype.kind
     if kind in "iuf":
         return y == UNLABELED
-    if kind in "US":
+    if kind == "U":
         return y == str(UNLABELED)
+    if kind == "S":
+        return y == str(UNLABELED).encode()
     if kind == "O":
         return np.fromiter((v == UNLABELED or v == str(UNLABELED) for v in y),
                            dtype=bool, count=len(y))
@@ -62,7 +64,7 @@ def encode_partial_labels(y):
     classes = np.unique(y_labeled)
     if len(classes) < 2:
         raise ValueError(
-            f"The labeled samples of y hold only one class ({classes[0]!r}); a classifier "
+            f"The labeled samples of y hold only one class ({classes[0]}); a classifier "
             "needs labeled samples of at least 2 classes.")
     y_index = np.searchsorted(classes, y_labeled).astype(np.int64)
     return labeled, classes, y_index

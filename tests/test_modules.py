@@ -9,7 +9,7 @@ import torch
 from scipy import special
 from torch import nn
 
-from skshot import modules
+from skshot import losses, modules
 from skshot.modules import MLPShotVAE, mlp
 
 F64 = torch.float64
@@ -201,6 +201,29 @@ def test_logvar_is_clamped_into_its_range(hidden):
             module.heads.bias.zero_()
         logvar = module.encode(x)[1]
         np.testing.assert_array_equal(logvar.detach().numpy(), np.full((5, latent_dim), bound))
+
+
+def test_clamped_variances_keep_the_pairwise_kl_finite_in_float32():
+    low, high = modules.LOGVAR_RANGE
+    assert low < 0.0 < high
+    f32 = np.finfo(np.float32)
+    # sigma^2 and 1 / sigma^2 are normal float32 numbers, and so is their largest ratio,
+    # which scales the quadratic term of KL(q_i || q_j)
+    for value in [np.exp(low), np.exp(high), np.exp(high - low)]:
+        assert f32.tiny < value < f32.max
+    # with the most extreme variances the model can produce, in float32
+    module = MLPShotVAE(3, 2, 2, ())
+    with torch.no_grad():
+        module.heads.weight.zero_()
+        module.heads.bias.copy_(torch.tensor([0.5, -0.5, 1e4, -1e4, 0.0, 0.0]))
+    mu, logvar, _ = (t.detach() for t in module.encode(torch.rand(4, 3)))
+    np.testing.assert_array_equal(logvar.numpy(), np.tile([high, low], (4, 1)))
+    # rows 2 and 3 get the swapped variances: sigma_i^2 / sigma_j^2 reaches exp(high - low)
+    logvar = torch.cat([logvar[:2], logvar[2:].flip(1)])
+    mu = mu + 100.0 * torch.arange(4.0)[:, None]
+    kl = losses.kl_gaussian_pairwise(mu, logvar)
+    assert kl.dtype == torch.float32
+    assert torch.all(torch.isfinite(kl))
 
 
 def test_mu_and_logits_are_not_clamped():
