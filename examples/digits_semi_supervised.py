@@ -33,7 +33,7 @@ labeled = y_partial != -1
 print(f"{len(X_train)} training images, {labeled.sum()} of them labeled; "
       f"{len(X_test)} test images")
 
-params = dict(random_state=SEED)  # otherwise the defaults
+params = {"random_state": SEED}  # otherwise the defaults
 results = {}
 for name, model in [
     ("ShotVAEClassifier (SHOT-VAE)", ShotVAEClassifier(objective="shot", **params)),

@@ -13,7 +13,6 @@ fitted on all training images and compared with two models that only see the
 import os
 
 import matplotlib.pyplot as plt
-import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
@@ -45,8 +44,8 @@ print(f"{len(X_train)} training images, {labeled.sum()} labeled, {len(X_test)} t
 # ELBO) and unlabeled batches of 128 work well on this small data set. The
 # supervised baseline uses the same settings, so the only difference is the
 # objective.
-params = dict(optimizer="adam", lr=1e-3, beta=1.0, batch_size_unlabeled=128,
-              max_epochs=MAX_EPOCHS, random_state=0)
+params = {"optimizer": "adam", "lr": 1e-3, "beta": 1.0, "batch_size_unlabeled": 128,
+              "max_epochs": MAX_EPOCHS, "random_state": 0}
 shot = ShotVAEClassifier(objective="shot", **params).fit(X_train, y_partial)
 supervised = ShotVAEClassifier(objective="supervised", **params).fit(X_train, y_partial)
 logreg = LogisticRegression(max_iter=1000).fit(X_train[labeled], y_train[labeled])

@@ -79,8 +79,8 @@ class TestSetMonitor(Callback):
 # %%
 # Fit both objectives
 # -------------------
-params = dict(optimizer="adam", lr=1e-3, beta=1.0, batch_size_unlabeled=128,
-              max_epochs=MAX_EPOCHS, random_state=0)
+params = {"optimizer": "adam", "lr": 1e-3, "beta": 1.0, "batch_size_unlabeled": 128,
+              "max_epochs": MAX_EPOCHS, "random_state": 0}
 histories = {}
 for objective in ["m2", "shot"]:
     clf = ShotVAEClassifier(objective=objective, callbacks=[TestSetMonitor(X_test, y_test)],
