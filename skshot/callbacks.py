@@ -4,7 +4,7 @@ import math
 
 from skorch.callbacks import Callback
 
-__all__ = ["STEP_MILESTONES", "LRSchedule", "lr_factor"]
+__all__ = ["STEP_MILESTONES", "EpochProgressBar", "LRSchedule", "lr_factor"]
 
 #: Epoch fractions at which the "step" schedule multiplies the learning rate by
 #: 0.1: epochs 400, 500 and 550 of 600 in the SHOT-VAE authors' CIFAR runs.
