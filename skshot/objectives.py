@@ -91,7 +91,8 @@ class SemiSupervisedObjective(nn.Module):
             return ce, {"ce": ce.detach()}
 
         n_l = x_l.shape[0]
-        mu, logvar, logits = module.encode(torch.cat([x_l, x_u]))
+        x = torch.cat([x_l, x_u])
+        mu, logvar, logits = module.encode(x)
         n_classes = logits.shape[1]
         if self.objective == "m2":
             y_l_in = F.one_hot(y_l, n_classes).to(logits.dtype)
@@ -100,7 +101,6 @@ class SemiSupervisedObjective(nn.Module):
         y_u_in = losses.gumbel_softmax_sample(logits[n_l:], self.temperature)
         z = losses.gaussian_reparameterize(mu, logvar)
         decoded = module.decode(z, torch.cat([y_l_in, y_u_in]))
-        x = torch.cat([x_l, x_u])
 
         rec = losses.reconstruction_nll(x, decoded, self.likelihood)
         kl_z = losses.kl_gaussian_standard(mu, logvar)

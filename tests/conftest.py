@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import torch
 from sklearn.datasets import load_digits, make_blobs
 
 #: A small, fast configuration for tests that fit many times.
@@ -28,3 +29,12 @@ def blobs():
 def digits():
     X, y = load_digits(return_X_y=True)
     return (X / 16.0).astype(np.float32), y
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Run a module's tests with one PyTorch thread, restoring the setting after."""
+    n_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n_threads)

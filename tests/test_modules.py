@@ -46,12 +46,8 @@ def _module(config, likelihood="bernoulli", seed=0):
 
 
 @pytest.fixture(autouse=True, scope="module")
-def one_thread():
+def _tiny_tensors(one_torch_thread):
     """The tensors here are tiny: intra-op threads only add synchronisation overhead."""
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n_threads)
 
 # ---------------------------------------------------------------------------
 # mlp

@@ -45,12 +45,8 @@ def make_batch(likelihood="bernoulli", n_l=4, n_u=6, seed=0, n_features=N_FEATUR
 
 
 @pytest.fixture(autouse=True, scope="module")
-def one_thread():
+def _tiny_tensors(one_torch_thread):
     """The tensors here are tiny: intra-op threads only add synchronisation overhead."""
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n_threads)
 
 # ---------------------------------------------------------------------------
 # the spec's formulas in numpy

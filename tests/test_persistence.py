@@ -45,7 +45,8 @@ def test_pickle_and_joblib_give_identical_predictions(data, tmp_path):
     np.testing.assert_array_equal(loaded.transform(X), clf.transform(X))
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the load on a machine without GPU")
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks how a CUDA-fitted model loads where no GPU "
+                    "exists; with a GPU present it would stay on CUDA")
 def test_a_model_fitted_on_cuda_loads_and_predicts_without_a_gpu(data):
     X, y = data
     clf = fit(X, y)
