@@ -37,7 +37,8 @@ class SemiSupervisedBatches:
     ``min(batch_size_labeled, n_labeled)`` labeled samples, drawn from a
     stream of reshuffled passes over the labeled set, so a few labels are
     cycled many times per epoch. Indices are drawn with ``generator`` on the
-    CPU; the data is only indexed, never converted.
+    CPU and moved to the data's device once per epoch; the data is only
+    indexed, never converted.
 
     Parameters
     ----------
@@ -68,6 +69,10 @@ class SemiSupervisedBatches:
         n_steps = len(self)
         order = torch.randperm(len(data.x_unlabeled), generator=self.generator)
         labeled = self._labeled_indices(n_steps)
+        # One copy of the epoch's indices to the data's device: the steps then
+        # index on the device, with no host-device transfer.
+        order = order.to(data.x_unlabeled.device, non_blocking=True)
+        labeled = labeled.to(data.x_labeled.device, non_blocking=True)
         for step, idx_u in enumerate(torch.tensor_split(order, n_steps)):
             idx_l = labeled[step]
             yield (data.x_labeled[idx_l], data.y_labeled[idx_l]), data.x_unlabeled[idx_u]

@@ -21,6 +21,9 @@ through skorch's small hooks only:
   epochs of an uninterrupted one; record the epoch means of the loss's parts,
   the warm-up weight ``w_t`` and the validation accuracy in ``history``; stop
   with an error that names the term when a part of the loss is not finite.
+- ``infer`` / ``validation_step`` / ``map_batches``: run under bf16
+  autocast when ``mixed_precision="bf16"``; copy CPU batches to the device
+  without blocking; keep the outputs on the device until the last batch.
 - ``fit_loop``: train up to ``max_epochs`` epochs *in all*, counting the
   epochs already in ``history`` (a warm start, or a history restored by
   skorch's ``LoadInitState``), so the warm-up of eq. 16 and the learning rate
@@ -32,6 +35,7 @@ import math
 import numpy as np
 import torch
 from skorch import NeuralNet
+from skorch.dataset import Dataset
 from skorch.utils import to_tensor
 from torch.utils.data import BatchSampler, DataLoader, SequentialSampler
 
@@ -39,7 +43,7 @@ from . import losses
 from ._data import SemiSupervisedBatches, SemiSupervisedData
 from .objectives import PART_DESCRIPTIONS
 
-__all__ = ["ShotVAENet", "derive_seed", "softmax_float64"]
+__all__ = ["ShotVAENet", "TensorSlices", "derive_seed", "softmax_float64", "to_device_async"]
 
 
 def derive_seed(*keys):
@@ -67,15 +71,24 @@ class ShotVAENet(NeuralNet):
     seed : int
         With the epoch's index, seeds every random draw of that epoch: the
         batches' shuffles and PyTorch's generator (Gumbel, Gaussian, ``lam``).
+    mixed_precision : {None, "bf16"}, default=None
+        ``"bf16"`` runs the module's forward passes under
+        :func:`torch.autocast` with bfloat16; the losses stay in float32.
     """
 
     def __init__(self, module, criterion, *, batch_size_labeled=64, batch_size_unlabeled=512,
-                 gamma=5.0, seed=0, **kwargs):
+                 gamma=5.0, seed=0, mixed_precision=None, **kwargs):
         super().__init__(module, criterion, **kwargs)
         self.batch_size_labeled = batch_size_labeled
         self.batch_size_unlabeled = batch_size_unlabeled
         self.gamma = gamma
         self.seed = seed
+        self.mixed_precision = mixed_precision
+
+    def autocast(self):
+        """The autocast context of the forward passes (disabled unless ``mixed_precision``)."""
+        return torch.autocast(device_type=torch.device(self.device).type, dtype=torch.bfloat16,
+                              enabled=self.mixed_precision == "bf16")
 
     # ---------------------------------------------------------------- data
     def get_dataset(self, X, y=None):
@@ -92,8 +105,10 @@ class ShotVAENet(NeuralNet):
                                          self.batch_size_unlabeled, torch.Generator())
         if training:
             return super().get_iterator(dataset, training=True)
-        # Evaluation: index whole batches at once (a list index on the
-        # dataset's tensor) instead of collating rows one by one.
+        if isinstance(dataset, Dataset) and isinstance(dataset.X, torch.Tensor):
+            # Evaluation of a tensor: contiguous slices, views that keep the
+            # tensor's device and pinned memory, instead of collated rows.
+            return TensorSlices(dataset.X, dataset.y, self.batch_size)
         sampler = BatchSampler(SequentialSampler(range(len(dataset))),
                                batch_size=self.batch_size, drop_last=False)
         return DataLoader(dataset, batch_size=None, sampler=sampler)
@@ -114,7 +129,8 @@ class ShotVAENet(NeuralNet):
         self._set_training(True)
         (x_l, y_l), x_u = batch
         ot_weight = losses.warmup_weight(self.warmup_progress(), self.gamma)
-        loss, parts = self.criterion_(self.module_, x_l, y_l, x_u, ot_weight=ot_weight)
+        with self.autocast():
+            loss, parts = self.criterion_(self.module_, x_l, y_l, x_u, ot_weight=ot_weight)
         loss.backward()
         for name, value in parts.items():
             self._part_sums[name] = self._part_sums.get(name, 0.0) + value
@@ -124,8 +140,8 @@ class ShotVAENet(NeuralNet):
     def validation_step(self, batch, **fit_params):
         self._set_training(False)
         x, y = batch
-        x, y = to_tensor(x, self.device), to_tensor(y, self.device)
-        with torch.no_grad():
+        x, y = to_device_async(x, self.device), to_device_async(y, self.device)
+        with torch.no_grad(), self.autocast():
             logits = self.module_.encode(x)[2]
             loss = losses.cross_entropy(logits, y).mean()
             self._valid_correct = self._valid_correct + (logits.argmax(dim=1) == y).sum()
@@ -194,15 +210,50 @@ class ShotVAENet(NeuralNet):
             "elbo_weight.")
 
     # ---------------------------------------------------------------- inference
+    def infer(self, x, **fit_params):
+        with self.autocast():
+            return super().infer(to_device_async(x, self.device), **fit_params)
+
     def map_batches(self, X, fn):
         """Apply ``fn`` to batches of ``X`` in evaluation mode and without gradients.
 
-        Returns the concatenation of the outputs on the CPU.
+        A CPU tensor ``X`` bound for a GPU is pinned once and its batches are
+        copied without blocking; the outputs stay on the device until the
+        last batch. Returns the concatenation of the outputs on the CPU.
         """
         self.check_is_fitted()
         self._set_training(False)
+        if isinstance(X, torch.Tensor) and torch.device(self.device).type == "cuda" \
+                and X.device.type == "cpu" and not X.is_pinned():
+            X = X.pin_memory()
         outputs = []
-        with torch.no_grad():
+        with torch.no_grad(), self.autocast():
             for x, _ in self.get_iterator(self.get_dataset(X), training=False):
-                outputs.append(fn(to_tensor(x, self.device)).cpu())
-        return torch.cat(outputs)
+                outputs.append(fn(to_device_async(x, self.device)))
+        return torch.cat(outputs).cpu()
+
+
+def to_device_async(x, device):
+    """Move a tensor to ``device`` without blocking the host (a no-op on its own device)."""
+    if isinstance(x, torch.Tensor):
+        return x.to(device, non_blocking=True)
+    return to_tensor(x, device)
+
+
+class TensorSlices:
+    """Consecutive batches ``(X[i:i + batch_size], y[i:i + batch_size])`` of tensors.
+
+    ``y`` may be None (then every batch's ``y`` is None). Slices are views, so
+    they keep ``X``'s device and pinned memory.
+    """
+
+    def __init__(self, X, y, batch_size):
+        self.X, self.y, self.batch_size = X, y, int(batch_size)
+
+    def __len__(self):
+        return max(1, math.ceil(len(self.X) / self.batch_size))
+
+    def __iter__(self):
+        for start in range(0, len(self.X), self.batch_size):
+            stop = start + self.batch_size
+            yield self.X[start:stop], None if self.y is None else self.y[start:stop]

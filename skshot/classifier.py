@@ -11,6 +11,7 @@ the skorch network, whose training is changed only through skorch hooks.
 """
 
 import copy
+import math
 from numbers import Integral, Real
 from typing import ClassVar
 
@@ -34,8 +35,9 @@ from skorch.helper import predefined_split
 from ._data import SemiSupervisedData
 from ._labels import encode_partial_labels, unlabeled_mask
 from ._net import ShotVAENet, softmax_float64
+from .backbones import BACKBONES
 from .callbacks import EpochProgressBar, LRSchedule
-from .modules import MLPShotVAE
+from .modules import ShotVAE
 from .objectives import OBJECTIVES, SemiSupervisedObjective, elbo_per_sample
 
 __all__ = ["ShotVAEClassifier"]
@@ -63,12 +65,22 @@ def _resolve_likelihood(likelihood, X):
     return likelihood
 
 
-def _check_not_images(X):
+def _image_rows(X):
+    """``(X, None)`` for tabular X; ``(rows, (C, H, W))`` for an image array of shape (n, C, H, W).
+
+    Image arrays are flattened, a view where possible; nothing else changes.
+    """
     ndim = getattr(X, "ndim", None)
-    if ndim is not None and ndim > 2:
-        raise ValueError(
-            f"X must be 2-D, (n_samples, n_features), but it has {ndim} dimensions, shape "
-            f"{X.shape}. Flatten images first: X.reshape(len(X), -1).")
+    if ndim is None or ndim <= 2:
+        return X, None
+    if ndim == 4:
+        X = np.asarray(X)
+        return X.reshape(X.shape[0], -1), tuple(int(s) for s in X.shape[1:])
+    hint = (" For grey images of shape (n_samples, height, width), add the channel axis: "
+            "X[:, None]." if ndim == 3 else "")
+    raise ValueError(
+        f"X must be 2-D, (n_samples, n_features), or 4-D images, (n_samples, channels, height, "
+        f"width), but it has {ndim} dimensions, shape {X.shape}.{hint}")
 
 
 class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, TransformerMixin,
@@ -105,7 +117,32 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
     latent_dim : int, default=10
         Size of ``z`` (the paper uses 10 for MNIST).
     hidden_sizes : tuple of int, default=(500, 500)
-        Hidden layer widths of the MLP encoder; the decoder mirrors them.
+        Hidden layer widths of the ``"mlp"`` backbone's encoder; the decoder
+        mirrors them. The other backbones ignore them.
+    backbone : {"mlp", "conv", "wrn-28-2"} or callable, default="mlp"
+        The encoder and decoder networks (:mod:`skshot.backbones`).
+        ``"mlp"``: fully connected layers of ``hidden_sizes`` (the paper's
+        MNIST network). ``"conv"``: a small convolutional network for 28x28
+        grey images. ``"wrn-28-2"``: the paper's WideResNet-28-2 encoder for
+        32x32x3 images with a transposed-convolution decoder. The image
+        backbones take any ``(C, H, W)`` with H and W divisible by 4 and need
+        the images' shape, from ``input_shape`` or from X of shape
+        ``(n_samples, C, H, W)``. A callable builds your own networks: it is
+        called as ``backbone(input_shape=..., latent_dim=..., n_classes=...)``
+        while the weights' seed is set and returns ``(encoder, decoder)``, two
+        ``torch.nn.Module``: the encoder maps ``(B, *input_shape)`` to
+        features ``(B, F)``, on which one linear layer gives ``mu``,
+        ``logvar`` and the class logits; the decoder maps ``[z, y]``, of shape
+        ``(B, latent_dim + n_classes)``, to ``(B, *input_shape)`` or ``(B,
+        prod(input_shape))`` raw outputs (Bernoulli logits or Gaussian means,
+        no final activation). Both are checked on a batch of zeros when the
+        network is built. It reaches the skorch network as its module
+        parameter ``module__backbone``.
+    input_shape : tuple of int, default=None
+        Shape of one sample when X holds flattened images, ``(channels,
+        height, width)``; its product must be the number of features. None
+        takes the shape of X's images when X is 4-D, and ``(n_features,)``
+        otherwise (which only the ``"mlp"`` backbone and callables accept).
     likelihood : {"auto", "bernoulli", "gaussian"}, default="auto"
         ``p(x | z, y)``. ``"bernoulli"`` for features in [0, 1] (binary
         cross-entropy on logits); ``"gaussian"`` with unit variance for
@@ -188,7 +225,17 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         of the validation.
     device : str, default="cpu"
         A PyTorch device, e.g. ``"cpu"`` or ``"cuda"``; ``"auto"`` takes
-        ``"cuda"`` when available.
+        ``"cuda"`` when available. The training data is copied to the device
+        once per fit and each step indexes it there, so a step waits for no
+        transfer and no host-device synchronisation; at prediction, CPU data
+        bound for a GPU is pinned and copied batch by batch without blocking.
+    mixed_precision : {None, "bf16"}, default=None
+        ``"bf16"`` runs the networks' forward passes under
+        :func:`torch.autocast` with bfloat16, on GPUs with bfloat16 units
+        (NVIDIA Ampere and later) up to several times faster for the
+        convolutional backbones. The encoder's heads and the decoder's output
+        are cast back to float32 and every loss is computed in float32; the
+        weights and the optimizer stay in float32. None computes in float32.
     callbacks : list of skorch callbacks or (name, callback) tuples, default=None
         Passed to the skorch network, after copying them, so that the
         objects given are never changed by a fit.
@@ -222,6 +269,8 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         The likelihood used, ``"auto"`` resolved.
     device_ : str
         The device used, ``"auto"`` resolved.
+    input_shape_ : tuple of int
+        Shape of one sample, ``(n_features,)`` or ``(channels, height, width)``.
     net_ : skshot._net.ShotVAENet
         The fitted skorch network; ``net_.module_`` is the PyTorch module.
     history_ : skorch.History
@@ -241,8 +290,8 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
     **Input.** ``X`` is converted to float32 for training and prediction
     (integer, float16 and float64 input give the float32 result). These are
     refused with an error that names the problem: NaN or infinite values
-    (also values that overflow float32), 1-D ``X``, image arrays of 3 or more
-    dimensions (flatten them with ``X.reshape(len(X), -1)``), sparse
+    (also values that overflow float32), 1-D ``X``, arrays of 3 or of more
+    than 4 dimensions, sparse
     matrices, empty ``X``, ``X`` and ``y`` of different lengths, ``y`` with
     NaN or continuous values, ``y`` without labeled samples or with labeled
     samples of a single class, features outside [0, 1] with
@@ -251,7 +300,10 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
     but huge features (say 1e30) make the training diverge: ``fit`` then
     raises ``FloatingPointError`` naming the loss term and the epoch, and the
     estimator stays unfitted. ``predict_proba`` raises instead of returning
-    non-finite probabilities.
+    non-finite probabilities. Images, ``X`` of shape ``(n_samples, channels,
+    height, width)``, are flattened to rows (``n_features_in_`` is ``C * H *
+    W``), at fit and at prediction; :meth:`sample` returns rows, which
+    ``X_new.reshape(-1, *clf.input_shape_)`` turns back into images.
 
     **Reproducibility.** Every random draw of an epoch is seeded from
     ``(random_state, epoch)``: the same integer ``random_state`` gives the
@@ -280,6 +332,8 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
     _parameter_constraints: ClassVar[dict] = {
         "latent_dim": [Interval(Integral, 1, None, closed="left")],
         "hidden_sizes": [tuple, list],
+        "backbone": [StrOptions(set(BACKBONES)), callable],
+        "input_shape": [tuple, list, None],
         "likelihood": [StrOptions({"auto", "bernoulli", "gaussian"})],
         "objective": [StrOptions(set(OBJECTIVES))],
         "epsilon": [Interval(Real, 0, 1, closed="left")],
@@ -302,6 +356,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
         "batch_size_predict": [Interval(Integral, 1, None, closed="left")],
         "device": [str, torch.device],
+        "mixed_precision": [StrOptions({"bf16"}), None],
         "callbacks": [list, None],
         "warm_start": ["boolean"],
         "random_state": ["random_state"],
@@ -313,6 +368,8 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         *,
         latent_dim=10,
         hidden_sizes=(500, 500),
+        backbone="mlp",
+        input_shape=None,
         likelihood="auto",
         objective="shot",
         epsilon=1e-3,
@@ -335,6 +392,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         validation_fraction=None,
         batch_size_predict=256,
         device="cpu",
+        mixed_precision=None,
         callbacks=None,
         warm_start=False,
         random_state=None,
@@ -342,6 +400,8 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
     ):
         self.latent_dim = latent_dim
         self.hidden_sizes = hidden_sizes
+        self.backbone = backbone
+        self.input_shape = input_shape
         self.likelihood = likelihood
         self.objective = objective
         self.epsilon = epsilon
@@ -364,6 +424,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         self.validation_fraction = validation_fraction
         self.batch_size_predict = batch_size_predict
         self.device = device
+        self.mixed_precision = mixed_precision
         self.callbacks = callbacks
         self.warm_start = warm_start
         self.random_state = random_state
@@ -388,9 +449,14 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
             The fitted classifier.
         """
         self._check_hidden_sizes()
-        _check_not_images(X)
+        X, image_shape = _image_rows(X)
         warm = self.warm_start and hasattr(self, "net_")
         X, y = validate_data(self, X, y, dtype=np.float32, reset=not warm)
+        if warm:
+            self._check_image_shape(image_shape)
+            input_shape = self.input_shape_
+        else:
+            input_shape = self._resolve_input_shape(image_shape, X.shape[1])
         labeled, classes, y_index = encode_partial_labels(y)
         if warm:
             if not np.array_equal(classes, self.classes_):
@@ -411,18 +477,20 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
             labeled_rows, valid_rows, y_index, y_valid = self._split_validation(
                 labeled_rows, y_index, seed)
             train_rows = np.setdiff1d(train_rows, valid_rows)
-            valid = Dataset(torch.tensor(X[valid_rows]), torch.from_numpy(y_valid))
-        train_split = predefined_split(valid) if valid is not None else None
 
         def tensor(a):
             return torch.tensor(a, device=device)
+
+        if self.validation_fraction is not None:
+            valid = Dataset(tensor(X[valid_rows]), tensor(y_valid))
+        train_split = predefined_split(valid) if valid is not None else None
 
         data = SemiSupervisedData(tensor(X[labeled_rows]), tensor(y_index), tensor(X[train_rows]))
         if warm:
             net = self.net_
             net.set_params(max_epochs=self.max_epochs, train_split=train_split)
         else:
-            net = self._build_net(X.shape[1], len(classes), likelihood, device, seed,
+            net = self._build_net(input_shape, len(classes), likelihood, device, seed,
                                   train_split)
         devices = [torch.device(device)] if torch.device(device).type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
@@ -432,8 +500,44 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
             else:
                 net.fit(data, None)
         self.classes_, self.likelihood_, self.device_ = classes, likelihood, str(device)
+        self.input_shape_ = input_shape
         self.net_ = net
         return self
+
+    def _resolve_input_shape(self, image_shape, n_features):
+        """The shape of one sample: ``input_shape``, the images' shape, or ``(n_features,)``."""
+        shape = self.input_shape
+        if shape is not None:
+            shape = tuple(shape)
+            if len(shape) not in (1, 3) or not all(
+                    isinstance(s, Integral) and not isinstance(s, bool) and s >= 1
+                    for s in shape):
+                raise ValueError(
+                    "input_shape must be (n_features,) or (channels, height, width) of positive "
+                    f"integers, got {self.input_shape!r}.")
+            shape = tuple(int(s) for s in shape)
+            if image_shape is not None and shape != image_shape:
+                raise ValueError(f"input_shape={shape!r} differs from the shape of the images "
+                                 f"in X, {image_shape!r}.")
+            if math.prod(shape) != n_features:
+                raise ValueError(f"input_shape={shape!r} holds {math.prod(shape)} values per "
+                                 f"sample, but X has {n_features} features.")
+            return shape
+        if image_shape is not None:
+            return image_shape
+        if isinstance(self.backbone, str) and self.backbone != "mlp":
+            raise ValueError(
+                f"backbone={self.backbone!r} needs the shape of the images: pass "
+                "input_shape=(channels, height, width), or X of shape (n_samples, channels, "
+                f"height, width) instead of rows of {n_features} features.")
+        return (n_features,)
+
+    def _check_image_shape(self, image_shape):
+        # A model fitted on rows takes images of as many values per sample.
+        if image_shape is not None and len(self.input_shape_) == 3 \
+                and image_shape != tuple(self.input_shape_):
+            raise ValueError(f"X holds images of shape {image_shape!r}, but the model was fitted "
+                             f"on samples of shape {tuple(self.input_shape_)!r}.")
 
     def _check_hidden_sizes(self):
         sizes = self.hidden_sizes
@@ -451,7 +555,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
                 f"validation_fraction={self.validation_fraction} cannot hold out a stratified "
                 f"validation set from {len(labeled_rows)} labeled samples: {exc}") from exc
 
-    def _build_net(self, n_features, n_classes, likelihood, device, seed, train_split):
+    def _build_net(self, input_shape, n_classes, likelihood, device, seed, train_split):
         callbacks = list(copy.deepcopy(self.callbacks)) if self.callbacks else []
         callbacks.append(("lr_schedule", LRSchedule(self.lr_schedule)))
         if self.verbose == 1:
@@ -460,10 +564,11 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         if self.optimizer == "sgd":
             optimizer_params["optimizer__momentum"] = self.momentum
         return ShotVAENet(
-            module=MLPShotVAE,
-            module__n_features=n_features,
+            module=ShotVAE,
+            module__input_shape=input_shape,
             module__n_classes=n_classes,
             module__latent_dim=self.latent_dim,
+            module__backbone=self.backbone,
             module__hidden_sizes=tuple(self.hidden_sizes),
             module__likelihood=likelihood,
             criterion=SemiSupervisedObjective,
@@ -486,6 +591,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
             batch_size_unlabeled=self.batch_size_unlabeled,
             gamma=self.gamma,
             seed=seed,
+            mixed_precision=self.mixed_precision,
             train_split=train_split,
             callbacks=callbacks,
             predict_nonlinearity=softmax_float64,
@@ -496,6 +602,8 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
     # ------------------------------------------------------------------ inference
     def _validated_tensor(self, X):
         check_is_fitted(self)
+        X, image_shape = _image_rows(X)
+        self._check_image_shape(image_shape)
         X = validate_data(self, X, reset=False, dtype=np.float32)
         return torch.tensor(X)
 
@@ -512,7 +620,8 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
             Columns follow ``classes_``; rows sum to one.
         """
         x = self._validated_tensor(X)
-        proba = self.net_.predict_proba(x)
+        proba = self.net_.map_batches(x, lambda xb: softmax_float64(
+            self.net_.module_.encode(xb)[2])).numpy()
         if not np.isfinite(proba).all():
             rows = np.flatnonzero(~np.isfinite(proba).all(axis=1))
             raise ValueError(

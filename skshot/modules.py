@@ -1,11 +1,13 @@
 """PyTorch modules of the SHOT-VAE model (spec §1, paper eqs. 1-3)."""
 
-import itertools
+import math
 
 import torch
 from torch import nn
 
-__all__ = ["MLPShotVAE", "mlp"]
+from .backbones import build_backbone, mlp
+
+__all__ = ["LOGVAR_RANGE", "MLPShotVAE", "ShotVAE", "mlp"]
 
 #: Range to which the encoder's log-variance is clamped. The authors' code
 #: leaves it unclamped; a bounded range keeps ``exp(logvar)`` and the pairwise
@@ -13,33 +15,105 @@ __all__ = ["MLPShotVAE", "mlp"]
 LOGVAR_RANGE = (-12.0, 8.0)
 
 
-def mlp(sizes, activation=nn.ReLU):
-    """A stack of ``Linear`` layers with ``activation`` between them (not after the last).
+class ShotVAE(nn.Module):
+    """Encoder ``q(z, y | x) = q(z|x) q(y|x)`` and decoder ``p(x | z, y)`` around a backbone.
+
+    The backbone's encoder gives features ``h(x)``; one linear layer, the
+    heads, maps them to the mean ``mu`` and the log-variance ``logvar`` of
+    ``q(z|x) = N(mu, diag exp(logvar))`` and to the logits of ``q(y|x) =
+    Cat(softmax(logits))``. The backbone's decoder reads the concatenation
+    ``[z, y]``, ``y`` a one-hot vector, a smoothed label, a Gumbel-softmax
+    sample or any point of the simplex, and returns one value per input
+    feature: Bernoulli logits for ``likelihood="bernoulli"``, the Gaussian
+    mean for ``likelihood="gaussian"``.
+
+    Samples travel *flat*, as rows of ``prod(input_shape)`` values, as the
+    losses and the mixup of the OT-approximation expect; :meth:`encode`
+    reshapes them to ``input_shape`` for the encoder and :meth:`decode`
+    flattens the decoder's output. The heads and the decoder's output are
+    returned in the input's floating-point type, also under
+    :func:`torch.autocast`, so the losses are computed in full precision.
 
     Parameters
     ----------
-    sizes : sequence of int
-        Layer widths, input first: ``(784, 500, 500)`` has two ``Linear`` layers.
-    activation : callable returning an ``nn.Module``, default=nn.ReLU
+    input_shape : tuple of int
+        Shape of one sample: ``(n_features,)`` or ``(channels, height, width)``.
+    n_classes : int
+        ``K``, the number of classes.
+    latent_dim : int, default=10
+        Size of ``z``.
+    backbone : {"mlp", "conv", "wrn-28-2"} or callable, default="mlp"
+        See :mod:`skshot.backbones`.
+    hidden_sizes : sequence of int, default=(500, 500)
+        Widths of the ``"mlp"`` backbone's hidden layers; the decoder mirrors
+        them. The other backbones ignore them.
+    likelihood : {"bernoulli", "gaussian"}, default="bernoulli"
+        How :meth:`decode_mean` turns decoder outputs into means.
     """
-    layers = []
-    for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
-        if i:
-            layers.append(activation())
-        layers.append(nn.Linear(n_in, n_out))
-    return nn.Sequential(*layers)
+
+    def __init__(self, input_shape, n_classes, latent_dim=10, backbone="mlp",
+                 hidden_sizes=(500, 500), likelihood="bernoulli"):
+        super().__init__()
+        self.input_shape = tuple(int(s) for s in input_shape)
+        self.n_features = math.prod(self.input_shape)
+        self.n_classes = int(n_classes)
+        self.latent_dim = int(latent_dim)
+        self.likelihood = likelihood
+        self.encoder, self.decoder = build_backbone(
+            backbone, self.input_shape, self.latent_dim, self.n_classes, hidden_sizes)
+        n_encoded = self._check_backbone()
+        # mu, logvar and the class logits come out of one linear layer.
+        self.heads = nn.Linear(n_encoded, 2 * self.latent_dim + self.n_classes)
+
+    def _check_backbone(self):
+        """Run the backbone once on zeros; return the encoder's feature count."""
+        states = [m.training for m in (self.encoder, self.decoder)]
+        self.encoder.eval()
+        self.decoder.eval()
+        try:
+            with torch.no_grad():
+                features = self.encoder(torch.zeros(2, *self.input_shape))
+                decoded = self.decoder(torch.zeros(2, self.latent_dim + self.n_classes))
+        finally:
+            self.encoder.train(states[0])
+            self.decoder.train(states[1])
+        if features.ndim < 2 or features.shape[0] != 2:
+            raise ValueError(f"The encoder must map a batch of shape (B, *{self.input_shape}) "
+                             f"to features of shape (B, F); it gave {tuple(features.shape)} "
+                             "for B = 2.")
+        if decoded.ndim < 2 or decoded.shape[0] != 2 or decoded[0].numel() != self.n_features:
+            raise ValueError(
+                f"The decoder must map [z, y] of shape (B, {self.latent_dim + self.n_classes}) "
+                f"to (B, *{self.input_shape}), {self.n_features} values per sample; it gave "
+                f"{tuple(decoded.shape)} for B = 2.")
+        return features[0].numel()
+
+    def encode(self, x):
+        """Return ``(mu, logvar, logits)`` of ``q(z|x)`` and ``q(y|x)`` for flat ``x``."""
+        features = self.encoder(x.reshape(x.shape[0], *self.input_shape))
+        out = self.heads(features.flatten(1)).to(x.dtype)
+        d = self.latent_dim
+        mu, logvar, logits = out[:, :d], out[:, d:2 * d], out[:, 2 * d:]
+        return mu, logvar.clamp(*LOGVAR_RANGE), logits
+
+    def decode(self, z, y):
+        """Return the decoder's raw output for ``[z, y]`` (logits or Gaussian mean), flat."""
+        out = self.decoder(torch.cat([z, y], dim=-1))
+        return out.reshape(out.shape[0], -1).to(z.dtype)
+
+    def decode_mean(self, z, y):
+        """Return ``E[x | z, y]``: ``sigmoid`` of the logits, or the Gaussian mean."""
+        out = self.decode(z, y)
+        return torch.sigmoid(out) if self.likelihood == "bernoulli" else out
+
+    def forward(self, x):
+        """Return ``(logits, mu, logvar)``; the first element is what classifiers read."""
+        mu, logvar, logits = self.encode(x)
+        return logits, mu, logvar
 
 
-class MLPShotVAE(nn.Module):
-    """Encoder ``q(z, y | x) = q(z|x) q(y|x)`` and decoder ``p(x | z, y)`` built from MLPs.
-
-    The encoder trunk is shared by the three heads: the mean ``mu`` and the
-    log-variance ``logvar`` of ``q(z|x) = N(mu, diag exp(logvar))`` and the
-    logits of ``q(y|x) = Cat(softmax(logits))``. The decoder reads the
-    concatenation ``[z, y]``, ``y`` a one-hot vector, a smoothed label, a
-    Gumbel-softmax sample or any point of the simplex, and returns one value
-    per feature: Bernoulli logits for ``likelihood="bernoulli"``, the Gaussian
-    mean for ``likelihood="gaussian"``.
+class MLPShotVAE(ShotVAE):
+    """:class:`ShotVAE` with the ``"mlp"`` backbone on flat inputs of ``n_features``.
 
     Parameters
     ----------
@@ -52,42 +126,9 @@ class MLPShotVAE(nn.Module):
     hidden_sizes : sequence of int, default=(500, 500)
         Widths of the encoder's hidden layers; the decoder mirrors them.
     likelihood : {"bernoulli", "gaussian"}, default="bernoulli"
-        How :meth:`decode_mean` turns decoder outputs into means.
     """
 
     def __init__(self, n_features, n_classes, latent_dim=10, hidden_sizes=(500, 500),
                  likelihood="bernoulli"):
-        super().__init__()
-        hidden_sizes = tuple(int(h) for h in hidden_sizes)
-        self.n_features = int(n_features)
-        self.n_classes = int(n_classes)
-        self.latent_dim = int(latent_dim)
-        self.likelihood = likelihood
-        width = hidden_sizes[-1] if hidden_sizes else self.n_features
-        trunk = mlp((self.n_features,) + hidden_sizes)
-        self.trunk = nn.Sequential(trunk, nn.ReLU()) if hidden_sizes else nn.Identity()
-        # mu, logvar and the class logits come out of one linear layer.
-        self.heads = nn.Linear(width, 2 * self.latent_dim + self.n_classes)
-        self.decoder = mlp((self.latent_dim + self.n_classes,) + hidden_sizes[::-1]
-                           + (self.n_features,))
-
-    def encode(self, x):
-        """Return ``(mu, logvar, logits)`` of ``q(z|x)`` and ``q(y|x)``."""
-        out = self.heads(self.trunk(x))
-        d = self.latent_dim
-        mu, logvar, logits = out[:, :d], out[:, d:2 * d], out[:, 2 * d:]
-        return mu, logvar.clamp(*LOGVAR_RANGE), logits
-
-    def decode(self, z, y):
-        """Return the decoder's raw output for ``[z, y]`` (logits or Gaussian mean)."""
-        return self.decoder(torch.cat([z, y], dim=-1))
-
-    def decode_mean(self, z, y):
-        """Return ``E[x | z, y]``: ``sigmoid`` of the logits, or the Gaussian mean."""
-        out = self.decode(z, y)
-        return torch.sigmoid(out) if self.likelihood == "bernoulli" else out
-
-    def forward(self, x):
-        """Return ``(logits, mu, logvar)``; the first element is what classifiers read."""
-        mu, logvar, logits = self.encode(x)
-        return logits, mu, logvar
+        super().__init__((int(n_features),), n_classes, latent_dim, "mlp", hidden_sizes,
+                         likelihood)

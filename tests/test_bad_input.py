@@ -33,8 +33,8 @@ def fitted():
     (with_value(np.nan), Y_OK, ValueError, "Input X contains NaN"),
     (with_value(np.inf), Y_OK, ValueError, "Input X contains infinity"),
     (X_OK[:, 0], Y_OK, ValueError, "Expected 2D array, got 1D array"),
-    (RNG.rand(60, 2, 2), Y_OK, ValueError, r"X must be 2-D.*reshape\(len\(X\), -1\)"),
-    (RNG.rand(60, 1, 2, 2), Y_OK, ValueError, r"X must be 2-D.*4 dimensions"),
+    (RNG.rand(60, 2, 2), Y_OK, ValueError, r"X must be 2-D.*3 dimensions.*X\[:, None\]"),
+    (RNG.rand(60, 1, 1, 2, 2), Y_OK, ValueError, r"X must be 2-D.*or 4-D images.*5 dimensions"),
     (sp.csr_matrix(X_OK), Y_OK, TypeError, "Sparse data was passed"),
     (np.empty((0, 4)), np.empty(0), ValueError, "0 sample"),
     (X_OK, Y_OK[:-1], ValueError, "inconsistent numbers of samples"),
@@ -44,7 +44,7 @@ def fitted():
     (X_OK, RNG.rand(60), ValueError, "Unknown label type"),
     (np.where(X_OK > 0.5, 1e40, X_OK), Y_OK, ValueError,
      "infinity or a value too large for dtype"),
-], ids=["nan", "inf", "1d", "3d-images", "4d-images", "sparse", "empty", "length-mismatch",
+], ids=["nan", "inf", "1d", "3d-images", "5d-images", "sparse", "empty", "length-mismatch",
         "all-unlabeled", "one-class", "y-nan", "y-continuous", "overflows-float32"])
 def test_refused_at_fit_with_a_clear_error(X, y, error, match):
     with pytest.raises(error, match=match):

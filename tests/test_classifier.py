@@ -55,12 +55,18 @@ def test_learns_well_separated_blobs_from_two_labels_per_class():
                       random_state=1)
     X = StandardScaler().fit_transform(X)
     y_partial = hide_labels(y, 2)
-    # On well-separated clusters the closest partner (eq. 13) carries the two labels
-    # through each cluster; random partners reach about 90 % here.
-    clf = fit_fast(X, y_partial, max_epochs=30, optimal_match=True)
     unlabeled = y_partial == -1
-    accuracy = np.mean(clf.predict(X[unlabeled]) == y[unlabeled])
-    assert accuracy > 0.95
+
+    def accuracies(optimal_match):
+        return [np.mean(fit_fast(X, y_partial, max_epochs=30, optimal_match=optimal_match,
+                                 random_state=seed).predict(X[unlabeled]) == y[unlabeled])
+                for seed in range(3)]
+
+    # On well-separated clusters the closest partner (eq. 13) carries the two labels
+    # through each cluster: 92-96 % over seeds, against 88-92 % for random partners.
+    closest, random = accuracies(True), accuracies(False)
+    assert min(closest) > 0.9, closest
+    assert np.mean(closest) > np.mean(random), (closest, random)
 
 
 def test_shot_beats_the_labeled_only_network_on_digits(digits):

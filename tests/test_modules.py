@@ -108,7 +108,7 @@ def test_output_shapes(config):
 def test_encode_and_decode_match_a_hand_written_forward_pass(config):
     n_features, n_classes, latent_dim, hidden = config
     module = _module(config, seed=1)
-    encoder_layers = _linears(module.trunk) + _linears(module.heads)
+    encoder_layers = _linears(module.encoder) + _linears(module.heads)
     decoder_layers = _linears(module.decoder)
     # encoder: n_features -> hidden... -> 2 * latent_dim + n_classes
     enc_sizes = [(m.in_features, m.out_features) for m in encoder_layers]
@@ -138,7 +138,7 @@ def test_encode_and_decode_match_a_hand_written_forward_pass(config):
 
 def test_no_hidden_layers_gives_linear_encoder_and_decoder():
     module = _module((4, 3, 2, ()))
-    assert isinstance(module.trunk, nn.Identity)
+    assert isinstance(module.encoder, nn.Flatten)
     assert len(_linears(module.decoder)) == 1
     assert not any(isinstance(m, nn.ReLU) for m in module.modules())
 
@@ -190,7 +190,7 @@ def test_logvar_is_clamped_into_its_range(hidden):
     x = torch.rand(5, 3, dtype=F64) + 0.1
     for sign, bound in [(1.0, high), (-1.0, low)]:
         with torch.no_grad():
-            for layer in _linears(module.trunk):
+            for layer in _linears(module.encoder):
                 layer.weight.fill_(1.0)
                 layer.bias.zero_()
             module.heads.weight.fill_(sign * 1e6)
