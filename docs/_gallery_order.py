@@ -9,6 +9,7 @@ ORDER = [
     "plot_fashion_conditional_generation.py",
     "plot_grid_search.py",
     "plot_tabular_pipeline.py",
+    "train_on_several_devices.py",
 ]
 
 

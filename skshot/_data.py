@@ -40,22 +40,41 @@ class SemiSupervisedBatches:
     CPU and moved to the data's device once per epoch; the data is only
     indexed, never converted.
 
+    With ``n_shards`` processes training one model together (data
+    parallelism), each process builds the same epoch from the same
+    ``generator`` state, cut into ``n_shards`` times as many batches, and
+    iterates over its own share, every ``n_shards``-th batch from ``shard``
+    on: all processes take the same number of steps, and an epoch is still
+    one pass over the unlabeled stream.
+
     Parameters
     ----------
     data : SemiSupervisedData
     batch_size_labeled, batch_size_unlabeled : int
     generator : torch.Generator
         CPU generator for the shuffles; it carries on across epochs.
+    n_shards : int, default=1
+    shard : int, default=0
+        This process's index, ``0 <= shard < n_shards``.
     """
 
-    def __init__(self, data, batch_size_labeled, batch_size_unlabeled, generator):
+    def __init__(self, data, batch_size_labeled, batch_size_unlabeled, generator, n_shards=1,
+                 shard=0):
+        if not 0 <= shard < n_shards:
+            raise ValueError(f"shard must lie in [0, {n_shards}), got {shard}")
+        if len(data.x_unlabeled) < n_shards:
+            raise ValueError(f"{n_shards} processes need at least as many training samples, "
+                             f"got {len(data.x_unlabeled)}")
         self.data = data
         self.batch_size_labeled = min(int(batch_size_labeled), len(data.y_labeled))
         self.batch_size_unlabeled = int(batch_size_unlabeled)
         self.generator = generator
+        self.n_shards, self.shard = int(n_shards), int(shard)
 
     def __len__(self):
-        return max(1, math.ceil(len(self.data.x_unlabeled) / self.batch_size_unlabeled))
+        """Steps per epoch of one process."""
+        per_step = self.batch_size_unlabeled * self.n_shards
+        return max(1, math.ceil(len(self.data.x_unlabeled) / per_step))
 
     def _labeled_indices(self, n_steps):
         n_labeled = len(self.data.y_labeled)
@@ -66,13 +85,14 @@ class SemiSupervisedBatches:
 
     def __iter__(self):
         data = self.data
-        n_steps = len(self)
+        n_batches = len(self) * self.n_shards
         order = torch.randperm(len(data.x_unlabeled), generator=self.generator)
-        labeled = self._labeled_indices(n_steps)
+        labeled = self._labeled_indices(n_batches)
         # One copy of the epoch's indices to the data's device: the steps then
         # index on the device, with no host-device transfer.
         order = order.to(data.x_unlabeled.device, non_blocking=True)
         labeled = labeled.to(data.x_labeled.device, non_blocking=True)
-        for step, idx_u in enumerate(torch.tensor_split(order, n_steps)):
-            idx_l = labeled[step]
+        chunks = torch.tensor_split(order, n_batches)
+        for batch in range(self.shard, n_batches, self.n_shards):
+            idx_l, idx_u = labeled[batch], chunks[batch]
             yield (data.x_labeled[idx_l], data.y_labeled[idx_l]), data.x_unlabeled[idx_u]

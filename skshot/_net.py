@@ -85,9 +85,18 @@ class ShotVAENet(NeuralNet):
         self.seed = seed
         self.mixed_precision = mixed_precision
 
+    @property
+    def compute_device(self):
+        """The :class:`torch.device` the module computes on."""
+        return torch.device(self.device if self.device is not None else "cpu")
+
+    def shard(self):
+        """``(n_shards, index)``: this process's share of each epoch's batches; ``(1, 0)`` here."""
+        return 1, 0
+
     def autocast(self):
         """The autocast context of the forward passes (disabled unless ``mixed_precision``)."""
-        return torch.autocast(device_type=torch.device(self.device).type, dtype=torch.bfloat16,
+        return torch.autocast(device_type=self.compute_device.type, dtype=torch.bfloat16,
                               enabled=self.mixed_precision == "bf16")
 
     # ---------------------------------------------------------------- data
@@ -101,8 +110,10 @@ class ShotVAENet(NeuralNet):
             if not training:
                 raise ValueError("SemiSupervisedData is for training only")
             # run_single_epoch reseeds the generator at the start of every epoch.
+            n_shards, index = self.shard()
             return SemiSupervisedBatches(dataset, self.batch_size_labeled,
-                                         self.batch_size_unlabeled, torch.Generator())
+                                         self.batch_size_unlabeled, torch.Generator(),
+                                         n_shards=n_shards, shard=index)
         if training:
             return super().get_iterator(dataset, training=True)
         if isinstance(dataset, Dataset) and isinstance(dataset.X, torch.Tensor):
@@ -130,19 +141,25 @@ class ShotVAENet(NeuralNet):
         (x_l, y_l), x_u = batch
         ot_weight = losses.warmup_weight(self.warmup_progress(), self.gamma)
         with self.autocast():
-            loss, parts = self.criterion_(self.module_, x_l, y_l, x_u, ot_weight=ot_weight)
-        loss.backward()
+            # The module's forward runs the whole step (see ShotVAE.forward).
+            loss, parts = self.module_(x_l, y_l, x_u, objective=self.criterion_,
+                                       ot_weight=ot_weight)
+        self.backward(loss)
         for name, value in parts.items():
             self._part_sums[name] = self._part_sums.get(name, 0.0) + value
         self._ot_weight = ot_weight
         return {"loss": loss, "y_pred": None}
 
+    def backward(self, loss):
+        """Backpropagate the step's loss."""
+        loss.backward()
+
     def validation_step(self, batch, **fit_params):
         self._set_training(False)
         x, y = batch
-        x, y = to_device_async(x, self.device), to_device_async(y, self.device)
+        x, y = to_device_async(x, self.compute_device), to_device_async(y, self.compute_device)
         with torch.no_grad(), self.autocast():
-            logits = self.module_.encode(x)[2]
+            logits = self.module_(x)[0]
             loss = losses.cross_entropy(logits, y).mean()
             self._valid_correct = self._valid_correct + (logits.argmax(dim=1) == y).sum()
         return {"loss": loss, "y_pred": logits}
@@ -152,6 +169,7 @@ class ShotVAENet(NeuralNet):
             return
         if training:
             self._n_train_batches = len(iterator)
+            # The same shuffles in every process: each takes its own share.
             iterator.generator.manual_seed(derive_seed(self.seed, len(self.history), 1))
         batch_losses = []
         for batch in iterator:
@@ -170,10 +188,15 @@ class ShotVAENet(NeuralNet):
     def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         super().on_epoch_begin(net, dataset_train=dataset_train, dataset_valid=dataset_valid,
                                **kwargs)
-        torch.manual_seed(derive_seed(self.seed, len(self.history), 0))
+        torch.manual_seed(derive_seed(self.seed, len(self.history), 0, *self._shard_key()))
         self._part_sums = {}
         self._valid_correct = 0
         self._ot_weight = None
+
+    def _shard_key(self):
+        """Extra seed key of this process: none alone, its index among several."""
+        n_shards, index = self.shard()
+        return (index,) if n_shards > 1 else ()
 
     def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
         super().on_epoch_end(net, dataset_train=dataset_train, dataset_valid=dataset_valid,
@@ -212,7 +235,7 @@ class ShotVAENet(NeuralNet):
     # ---------------------------------------------------------------- inference
     def infer(self, x, **fit_params):
         with self.autocast():
-            return super().infer(to_device_async(x, self.device), **fit_params)
+            return super().infer(to_device_async(x, self.compute_device), **fit_params)
 
     def map_batches(self, X, fn):
         """Apply ``fn`` to batches of ``X`` in evaluation mode and without gradients.
@@ -223,13 +246,13 @@ class ShotVAENet(NeuralNet):
         """
         self.check_is_fitted()
         self._set_training(False)
-        if isinstance(X, torch.Tensor) and torch.device(self.device).type == "cuda" \
+        if isinstance(X, torch.Tensor) and self.compute_device.type == "cuda" \
                 and X.device.type == "cpu" and not X.is_pinned():
             X = X.pin_memory()
         outputs = []
         with torch.no_grad(), self.autocast():
             for x, _ in self.get_iterator(self.get_dataset(X), training=False):
-                outputs.append(fn(to_device_async(x, self.device)))
+                outputs.append(fn(to_device_async(x, self.compute_device)))
         return torch.cat(outputs).cpu()
 
 

@@ -27,11 +27,12 @@ from sklearn.base import (
 from sklearn.metrics import accuracy_score
 from sklearn.model_selection import train_test_split
 from sklearn.utils import _safe_indexing, check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 from skorch.dataset import Dataset
 from skorch.helper import predefined_split
 
+from ._accelerate import accelerated_net_class
 from ._data import SemiSupervisedData
 from ._labels import encode_partial_labels, unlabeled_mask
 from ._net import ShotVAENet, softmax_float64
@@ -236,6 +237,18 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         convolutional backbones. The encoder's heads and the decoder's output
         are cast back to float32 and every loss is computed in float32; the
         weights and the optimizer stay in float32. None computes in float32.
+    accelerator : accelerate.Accelerator, default=None
+        Trains through skorch's Accelerate integration
+        (:class:`skorch.hf.AccelerateMixin`): the accelerator places the
+        module, ``device`` is ignored, and under ``accelerate launch`` or
+        ``torchrun`` with several processes (one per GPU, or several on the
+        CPU) one model trains with data parallelism. Each process then takes
+        its own share of every epoch's batches, ``batch_size_labeled`` and
+        ``batch_size_unlabeled`` apply per process, and the gradients are
+        averaged after each step; every process ends with the same model.
+        Leave the accelerator's own ``mixed_precision`` at ``"no"`` and use
+        this estimator's ``mixed_precision`` instead. Needs ``accelerate``
+        (``pip install "skshot[accelerate]"``).
     callbacks : list of skorch callbacks or (name, callback) tuples, default=None
         Passed to the skorch network, after copying them, so that the
         objects given are never changed by a fit.
@@ -357,6 +370,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         "batch_size_predict": [Interval(Integral, 1, None, closed="left")],
         "device": [str, torch.device],
         "mixed_precision": [StrOptions({"bf16"}), None],
+        "accelerator": [HasMethods(["prepare", "backward"]), None],
         "callbacks": [list, None],
         "warm_start": ["boolean"],
         "random_state": ["random_state"],
@@ -393,6 +407,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         batch_size_predict=256,
         device="cpu",
         mixed_precision=None,
+        accelerator=None,
         callbacks=None,
         warm_start=False,
         random_state=None,
@@ -425,6 +440,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         self.batch_size_predict = batch_size_predict
         self.device = device
         self.mixed_precision = mixed_precision
+        self.accelerator = accelerator
         self.callbacks = callbacks
         self.warm_start = warm_start
         self.random_state = random_state
@@ -463,11 +479,12 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
                 raise ValueError(
                     f"warm_start=True continues the previous fit, whose classes were "
                     f"{self.classes_.tolist()!r}, but y holds {classes.tolist()!r}.")
-            likelihood, device, seed = self.likelihood_, self.net_.device, self.net_.seed
+            likelihood, device, seed = self.likelihood_, self.net_.compute_device, self.net_.seed
             _resolve_likelihood(likelihood, X)  # bernoulli: the range check
         else:
             likelihood = _resolve_likelihood(self.likelihood, X)
-            device = _resolve_device(self.device)
+            device = _resolve_device(self.device) if self.accelerator is None \
+                else self.accelerator.device
             seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
 
         train_rows = np.arange(len(X))
@@ -563,7 +580,12 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         optimizer_params = {"optimizer__weight_decay": self.weight_decay}
         if self.optimizer == "sgd":
             optimizer_params["optimizer__momentum"] = self.momentum
-        return ShotVAENet(
+        if self.accelerator is None:
+            net_class, placement = ShotVAENet, {"device": device}
+        else:
+            # The accelerator places the module; the net's device stays None.
+            net_class, placement = accelerated_net_class(), {"accelerator": self.accelerator}
+        return net_class(
             module=ShotVAE,
             module__input_shape=input_shape,
             module__n_classes=n_classes,
@@ -595,7 +617,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
             train_split=train_split,
             callbacks=callbacks,
             predict_nonlinearity=softmax_float64,
-            device=device,
+            **placement,
             verbose=int(self.verbose >= 2),
         )
 
@@ -708,7 +730,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         module = self.net_.module_
         generator = torch.Generator().manual_seed(0)
         noise = torch.randn(_ELBO_DRAWS, module.latent_dim, generator=generator)
-        noise = noise.to(self.net_.device)
+        noise = noise.to(self.net_.compute_device)
         return self.net_.map_batches(
             x, lambda xb: elbo_per_sample(module, xb, noise, self.likelihood_)).numpy()
 
@@ -786,7 +808,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         super().__setstate__(state)
         if "net_" in state:
             # skorch maps a net fitted on a GPU to the CPU when none is present.
-            self.device_ = str(self.net_.device)
+            self.device_ = str(self.net_.compute_device)
 
     @property
     def _n_features_out(self):

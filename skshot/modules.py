@@ -106,8 +106,20 @@ class ShotVAE(nn.Module):
         out = self.decode(z, y)
         return torch.sigmoid(out) if self.likelihood == "bernoulli" else out
 
-    def forward(self, x):
-        """Return ``(logits, mu, logvar)``; the first element is what classifiers read."""
+    def forward(self, x, y=None, x_u=None, objective=None, ot_weight=0.0):
+        """Return ``(logits, mu, logvar)`` of ``x``, or with ``objective`` a training step's loss.
+
+        Without ``objective``: ``(logits, mu, logvar)``, the logits first, as
+        classifiers read them. With ``objective`` (a
+        :class:`~skshot.objectives.SemiSupervisedObjective`): its ``(loss,
+        parts)`` on the labeled batch ``(x, y)`` and the unlabeled batch
+        ``x_u``. The whole step then runs inside one ``forward`` call, its
+        several passes through the encoder and the decoder included, which is
+        what :class:`torch.nn.parallel.DistributedDataParallel` needs to
+        synchronise the gradients of a model trained on several devices.
+        """
+        if objective is not None:
+            return objective(self, x, y, x_u, ot_weight=ot_weight)
         mu, logvar, logits = self.encode(x)
         return logits, mu, logvar
 
