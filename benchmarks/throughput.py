@@ -79,7 +79,7 @@ def time_raw_loop(X, y, epochs, template):
             loss, _ = objective(module, x_l, y_l, x_u, ot_weight=weight)
             loss.backward()
             optimizer.step()
-        float(loss)  # one read per epoch, as the estimator does
+        float(loss.detach())  # one read per epoch, as the estimator does
     return time.perf_counter() - start
 
 
