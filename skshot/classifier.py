@@ -66,6 +66,10 @@ def _resolve_likelihood(likelihood, X):
     return likelihood
 
 
+def _all_positive_ints(values):
+    return all(isinstance(v, Integral) and not isinstance(v, bool) and v >= 1 for v in values)
+
+
 def _image_rows(X):
     """``(X, None)`` for tabular X; ``(rows, (C, H, W))`` for an image array of shape (n, C, H, W).
 
@@ -526,9 +530,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         shape = self.input_shape
         if shape is not None:
             shape = tuple(shape)
-            if len(shape) not in (1, 3) or not all(
-                    isinstance(s, Integral) and not isinstance(s, bool) and s >= 1
-                    for s in shape):
+            if len(shape) not in (1, 3) or not _all_positive_ints(shape):
                 raise ValueError(
                     "input_shape must be (n_features,) or (channels, height, width) of positive "
                     f"integers, got {self.input_shape!r}.")
@@ -558,8 +560,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
 
     def _check_hidden_sizes(self):
         sizes = self.hidden_sizes
-        if not all(isinstance(h, Integral) and not isinstance(h, bool) and h >= 1
-                   for h in sizes):
+        if not _all_positive_ints(sizes):
             raise ValueError(
                 f"hidden_sizes must be a sequence of positive integers, got {sizes!r}.")
 

@@ -136,7 +136,11 @@ class SemiSupervisedObjective(nn.Module):
                 partner = losses.random_match(x_u.shape[0], device=x_u.device)
             concentration = torch.full((x_u.shape[0], 1), float(self.mixup_alpha),
                                        device=x_u.device, dtype=x_u.dtype)
-            lam = torch.distributions.Beta(concentration, concentration).sample()
+            # No argument validation: it would read a device tensor on the host
+            # (a GPU synchronisation every step); the concentration is checked
+            # once, as a parameter of the estimator.
+            lam = torch.distributions.Beta(concentration, concentration,
+                                           validate_args=False).sample()
             pi = torch.softmax(logits, dim=-1)
             target = losses.mixup(pi, pi[partner], lam)
             x_mix = losses.mixup(x_u, x_u[partner], lam)
