@@ -30,6 +30,7 @@ through skorch's small hooks only:
   schedule continue where they were.
 """
 
+import copy
 import math
 
 import numpy as np
@@ -40,6 +41,7 @@ from skorch.utils import to_tensor
 from torch.utils.data import BatchSampler, DataLoader, SequentialSampler
 
 from . import losses
+from .augmentation import random_translate
 from ._data import SemiSupervisedBatches, SemiSupervisedData
 from .objectives import PART_DESCRIPTIONS
 
@@ -74,16 +76,55 @@ class ShotVAENet(NeuralNet):
     mixed_precision : {None, "bf16"}, default=None
         ``"bf16"`` runs the module's forward passes under
         :func:`torch.autocast` with bfloat16; the losses stay in float32.
+    ot_warmup : float, default=1.0
+        Fraction of training after which the warm-up weight reaches ``ot_weight``.
+    ot_weight : float, default=1.0
+        The warm-up weight's final value.
+    translate_shift : int, default=0
+        Training images are translated by up to this many pixels
+        (:func:`skshot.augmentation.random_translate`); 0 leaves them as they are.
+    ot_target_ema : float or None, default=None
+        Decay of the exponential moving average of the module's weights (the
+        "teacher", ``teacher_``) from which the OT targets are computed; None
+        computes them with the module itself.
+    classes : ndarray or None, default=None
+        The class labels, in the order of the module's outputs.
     """
 
     def __init__(self, module, criterion, *, batch_size_labeled=64, batch_size_unlabeled=512,
-                 gamma=5.0, seed=0, mixed_precision=None, **kwargs):
+                 gamma=5.0, seed=0, mixed_precision=None, ot_warmup=1.0, ot_weight=1.0,
+                 translate_shift=0, ot_target_ema=None, classes=None, **kwargs):
         super().__init__(module, criterion, **kwargs)
         self.batch_size_labeled = batch_size_labeled
         self.batch_size_unlabeled = batch_size_unlabeled
         self.gamma = gamma
         self.seed = seed
         self.mixed_precision = mixed_precision
+        self.ot_warmup = ot_warmup
+        self.ot_weight = ot_weight
+        self.translate_shift = translate_shift
+        self.ot_target_ema = ot_target_ema
+        self.classes = classes
+
+    def initialize_module(self):
+        super().initialize_module()
+        # The teacher: a copy of the module whose weights follow a moving
+        # average of the module's; it is never trained by the optimizer.
+        teacher = None
+        if self.ot_target_ema is not None:
+            teacher = copy.deepcopy(self.module_)
+            teacher.requires_grad_(False)
+        self.teacher_ = teacher
+        return self
+
+    def get_all_learnable_params(self):
+        # The teacher is a registered module (skorch moves and pickles it with
+        # the others), but the optimizer must not train it.
+        teacher = getattr(self, "teacher_", None)
+        frozen = set() if teacher is None else {id(p) for p in teacher.parameters()}
+        for name, param in super().get_all_learnable_params():
+            if id(param) not in frozen:
+                yield name, param
 
     @property
     def compute_device(self):
@@ -132,23 +173,40 @@ class ShotVAENet(NeuralNet):
     # ---------------------------------------------------------------- steps
     def warmup_progress(self):
         """``t / T`` of the current training step for eq. 16, over ``max_epochs``."""
-        epochs_done = len(self.history) - 1
-        batch = len(self.history[-1]["batches"])
-        return (epochs_done + batch / self._n_train_batches) / self.max_epochs
+        return self.steps_done() / (self.max_epochs * self._n_train_batches)
+
+    def steps_done(self):
+        """Training steps of the fit so far, the current one and the earlier epochs' included."""
+        return (len(self.history) - 1) * self._n_train_batches + len(self.history[-1]["batches"])
 
     def train_step_single(self, batch, **fit_params):
         self._set_training(True)
         (x_l, y_l), x_u = batch
-        ot_weight = losses.warmup_weight(self.warmup_progress(), self.gamma)
+        if self.translate_shift:
+            shape = self.get_params_for("module")["input_shape"]
+            x_l = random_translate(x_l, shape, self.translate_shift)
+            x_u = random_translate(x_u, shape, self.translate_shift)
+        ot_weight = losses.warmup_weight(self.warmup_progress(), self.gamma,
+                                         horizon=self.ot_warmup, maximum=self.ot_weight)
         with self.autocast():
             # The module's forward runs the whole step (see ShotVAE.forward).
             loss, parts = self.module_(x_l, y_l, x_u, objective=self.criterion_,
-                                       ot_weight=ot_weight)
+                                       ot_weight=ot_weight, teacher=self.teacher_)
         self.backward(loss)
         for name, value in parts.items():
             self._part_sums[name] = self._part_sums.get(name, 0.0) + value
         self._ot_weight = ot_weight
         return {"loss": loss, "y_pred": None}
+
+    def train_step(self, batch, **fit_params):
+        step = super().train_step(batch, **fit_params)
+        if self.teacher_ is not None:
+            # Mean-teacher ramp: an early teacher averages over the steps so far.
+            decay = min(self.ot_target_ema, 1.0 - 1.0 / (self.steps_done() + 1))
+            losses.ema_update(self.teacher_.parameters(), self.module_.parameters(), decay)
+            for kept, current in zip(self.teacher_.buffers(), self.module_.buffers()):
+                kept.copy_(current)
+        return step
 
     def backward(self, loss):
         """Backpropagate the step's loss."""

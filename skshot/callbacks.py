@@ -2,9 +2,11 @@
 
 import math
 
+import numpy as np
+import torch
 from skorch.callbacks import Callback
 
-__all__ = ["STEP_MILESTONES", "EpochProgressBar", "LRSchedule", "lr_factor"]
+__all__ = ["STEP_MILESTONES", "EpochProgressBar", "HeldOutAccuracy", "LRSchedule", "lr_factor"]
 
 #: Epoch fractions at which the "step" schedule multiplies the learning rate by
 #: 0.1: epochs 400, 500 and 550 of 600 in the SHOT-VAE authors' CIFAR runs.
@@ -85,3 +87,44 @@ class EpochProgressBar(Callback):
     def on_train_end(self, net, **kwargs):
         self.bar_.close()
         del self.bar_
+
+
+class HeldOutAccuracy(Callback):
+    """Record the accuracy on held-out labeled samples after every epoch.
+
+    Pass it in ``callbacks`` of :class:`skshot.ShotVAEClassifier` to follow
+    how the classifier's accuracy develops during a fit, for example on a
+    validation split that keeps all of its labels (``validation_fraction``
+    instead holds out part of the few training labels). The accuracy of
+    epoch ``i`` is ``history_[i, name]``.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features) or (n_samples, C, H, W)
+        Held-out samples, prepared as the training ``X``.
+    y : array-like of shape (n_samples,)
+        Their true labels, from the classes of the training labels.
+    name : str, default="heldout_acc"
+        Key of the accuracy in the history.
+    """
+
+    def __init__(self, X, y, name="heldout_acc"):
+        self.X = X
+        self.y = y
+        self.name = name
+
+    def on_train_begin(self, net, **kwargs):
+        X = np.asarray(self.X, dtype=np.float32)
+        if len(X) != len(self.y):
+            raise ValueError(f"HeldOutAccuracy got {len(X)} samples but {len(self.y)} labels.")
+        self.X_ = torch.from_numpy(X.reshape(len(X), -1))
+        self.y_ = np.asarray(self.y)
+
+    def on_epoch_end(self, net, **kwargs):
+        module = net.module_
+        logits = net.map_batches(self.X_, lambda xb: module(xb)[0])
+        predicted = np.asarray(net.classes)[logits.argmax(dim=1).numpy()]
+        net.history.record(self.name, float(np.mean(predicted == self.y_)))
+
+    def on_train_end(self, net, **kwargs):
+        del self.X_, self.y_

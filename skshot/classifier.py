@@ -195,6 +195,37 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         ``"forward"`` is ``KL(q(y|x_mix) || Cat(pi_mix))`` as in eq. 15;
         ``"reverse"``, ``KL(Cat(pi_mix) || q(y|x_mix))``, is the soft-target
         cross-entropy of the authors' released code.
+    ot_weight : float, default=1.0
+        Final value of the OT term's warm-up weight ``w_t`` (1 in the paper).
+    ot_warmup : float, default=1.0
+        Fraction of the fit after which ``w_t`` reaches ``ot_weight``, in
+        ``(0, 1]``: ``w_t = ot_weight * exp(-gamma (1 - t / (ot_warmup *
+        T))^2)`` until then. 1 is the paper's eq. 16; the authors' released
+        code reaches the maximum at 0.4.
+    ot_target_ema : float or None, default=None
+        If set, the class distributions that make the OT targets, ``pi(x0)``
+        and ``pi(x1)`` of eq. 15, come from a "teacher": a copy of the
+        network whose weights are an exponential moving average of the
+        trained weights with this decay (as in mean-teacher methods; the
+        first steps average over the steps so far). None takes them from the
+        network being trained, as the paper does.
+    entropy_weight : float, default=0.0
+        Weight of the entropy ``H(q(y|x))`` of the unlabeled samples' class
+        distributions, added to the loss of every objective but
+        ``"supervised"`` (entropy minimisation). The ELBO's ``KL(q(y|x) ||
+        Uniform)`` rewards uncertain predictions on unlabeled samples; a
+        positive weight rewards confident ones instead. 0 is the paper's
+        objective. The history records the term as ``ent_u``.
+    augmentation : {"auto", "translate"} or None, default=None
+        Random transformation of the training images, drawn anew at every
+        step on the device: ``"translate"`` shifts each image by up to
+        ``translate_shift`` pixels in each direction (reflect padding and a
+        random crop, as the authors' released code trains every image data
+        set); it needs images (4-D ``X`` or ``input_shape``). ``"auto"``
+        translates images and leaves other data as they are. None trains on
+        the samples as given (the paper's description).
+    translate_shift : int, default=2
+        Largest shift, in pixels, of ``augmentation="translate"``.
     batch_size_labeled : int, default=64
         Labeled samples per step (all of them when there are fewer).
     batch_size_unlabeled : int, default=512
@@ -362,6 +393,12 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         "optimal_match": ["boolean"],
         "mixup_alpha": [Interval(Real, 0, None, closed="neither")],
         "ot_kl_direction": [StrOptions({"forward", "reverse"})],
+        "ot_weight": [Interval(Real, 0, None, closed="left")],
+        "ot_warmup": [Interval(Real, 0, 1, closed="right")],
+        "ot_target_ema": [Interval(Real, 0, 1, closed="left"), None],
+        "entropy_weight": [Interval(Real, 0, None, closed="left")],
+        "augmentation": [StrOptions({"auto", "translate"}), None],
+        "translate_shift": [Interval(Integral, 1, None, closed="left")],
         "batch_size_labeled": [Interval(Integral, 1, None, closed="left")],
         "batch_size_unlabeled": [Interval(Integral, 1, None, closed="left")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
@@ -399,6 +436,12 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         optimal_match=False,
         mixup_alpha=1.0,
         ot_kl_direction="forward",
+        ot_weight=1.0,
+        ot_warmup=1.0,
+        ot_target_ema=None,
+        entropy_weight=0.0,
+        augmentation=None,
+        translate_shift=2,
         batch_size_labeled=64,
         batch_size_unlabeled=512,
         max_epochs=100,
@@ -432,6 +475,12 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         self.optimal_match = optimal_match
         self.mixup_alpha = mixup_alpha
         self.ot_kl_direction = ot_kl_direction
+        self.ot_weight = ot_weight
+        self.ot_warmup = ot_warmup
+        self.ot_target_ema = ot_target_ema
+        self.entropy_weight = entropy_weight
+        self.augmentation = augmentation
+        self.translate_shift = translate_shift
         self.batch_size_labeled = batch_size_labeled
         self.batch_size_unlabeled = batch_size_unlabeled
         self.max_epochs = max_epochs
@@ -511,7 +560,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
             net = self.net_
             net.set_params(max_epochs=self.max_epochs, train_split=train_split)
         else:
-            net = self._build_net(input_shape, len(classes), likelihood, device, seed,
+            net = self._build_net(input_shape, classes, likelihood, device, seed,
                                   train_split)
         devices = [torch.device(device)] if torch.device(device).type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
@@ -573,7 +622,22 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
                 f"validation_fraction={self.validation_fraction} cannot hold out a stratified "
                 f"validation set from {len(labeled_rows)} labeled samples: {exc}") from exc
 
-    def _build_net(self, input_shape, n_classes, likelihood, device, seed, train_split):
+    def _translate_shift(self, input_shape):
+        """Pixels of random translation of the training images; 0 for none."""
+        if self.augmentation is None or (self.augmentation == "auto" and len(input_shape) != 3):
+            return 0
+        if len(input_shape) != 3:
+            raise ValueError(
+                "augmentation='translate' needs images: pass X of shape (n_samples, channels, "
+                "height, width) or input_shape=(channels, height, width); the samples have "
+                f"shape {tuple(input_shape)!r}.")
+        if self.translate_shift >= min(input_shape[1:]):
+            raise ValueError(f"translate_shift={self.translate_shift} must be smaller than the "
+                             f"images' height and width, {tuple(input_shape[1:])!r}.")
+        return self.translate_shift
+
+    def _build_net(self, input_shape, classes, likelihood, device, seed, train_split):
+        n_classes = len(classes)
         callbacks = list(copy.deepcopy(self.callbacks)) if self.callbacks else []
         callbacks.append(("lr_schedule", LRSchedule(self.lr_schedule)))
         if self.verbose == 1:
@@ -605,6 +669,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
             criterion__optimal_match=self.optimal_match,
             criterion__mixup_alpha=self.mixup_alpha,
             criterion__ot_kl_direction=self.ot_kl_direction,
+            criterion__entropy_weight=self.entropy_weight,
             optimizer=_OPTIMIZERS[self.optimizer],
             lr=self.lr,
             **optimizer_params,
@@ -613,6 +678,11 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
             batch_size_labeled=self.batch_size_labeled,
             batch_size_unlabeled=self.batch_size_unlabeled,
             gamma=self.gamma,
+            ot_warmup=self.ot_warmup,
+            ot_weight=self.ot_weight,
+            translate_shift=self._translate_shift(input_shape),
+            ot_target_ema=self.ot_target_ema,
+            classes=classes,
             seed=seed,
             mixed_precision=self.mixed_precision,
             train_split=train_split,

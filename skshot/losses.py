@@ -33,6 +33,8 @@ __all__ = [
     "reconstruction_nll",
     "smooth_elbo",
     "smooth_labels",
+    "categorical_entropy",
+    "ema_update",
     "warmup_weight",
 ]
 
@@ -303,19 +305,63 @@ def ot_approximation(logits_mixed, target_probs, direction="forward"):
     raise ValueError(f"direction must be 'forward' or 'reverse', got {direction!r}")
 
 
-def warmup_weight(progress, gamma):
-    """Warm-up weight of eq. 16, ``w_t = exp(-gamma (1 - t / T)^2)``.
+def warmup_weight(progress, gamma, horizon=1.0, maximum=1.0):
+    """Warm-up weight of eq. 16, ``w_t = maximum * exp(-gamma (1 - t / (horizon T))^2)``.
+
+    With the defaults it is the paper's ``exp(-gamma (1 - t / T)^2)``, which
+    reaches one at the end of training. ``horizon < 1`` reaches ``maximum``
+    earlier, after that fraction of training, and stays there (the authors'
+    released code reaches it at 0.4).
 
     Parameters
     ----------
     progress : float
         ``t / T``, clipped to ``[0, 1]``.
     gamma : float
-        Sharpness; 0 gives a constant weight of one.
+        Sharpness; 0 gives a constant weight of ``maximum``.
+    horizon : float, default=1.0
+        Fraction of training, in ``(0, 1]``, at which the weight reaches ``maximum``.
+    maximum : float, default=1.0
+        The weight's final value.
 
     Returns
     -------
     w : float
     """
-    progress = min(max(float(progress), 0.0), 1.0)
-    return math.exp(-gamma * (1.0 - progress) ** 2)
+    progress = min(max(float(progress) / horizon, 0.0), 1.0)
+    return maximum * math.exp(-gamma * (1.0 - progress) ** 2)
+
+
+def categorical_entropy(logits):
+    """Entropy ``H(q(y|x)) = -sum_k pi_k log pi_k`` of the class distribution, in nats.
+
+    ``KLy = log K - H``: minimising ``KLy``, as the ELBO of eq. 4 does,
+    maximises the entropy; adding ``w * H`` to a loss instead rewards
+    confident predictions (entropy minimisation, Grandvalet & Bengio 2005).
+
+    Returns
+    -------
+    entropy : torch.Tensor of shape (B,)
+    """
+    log_pi = torch.log_softmax(logits, dim=-1)
+    return -(log_pi.exp() * log_pi).sum(dim=-1)
+
+
+@torch.no_grad()
+def ema_update(averaged, current, decay):
+    """Exponential moving average of tensors, in place: ``a <- decay * a + (1 - decay) * c``.
+
+    Parameters
+    ----------
+    averaged : sequence of torch.Tensor
+        The running averages, updated in place.
+    current : sequence of torch.Tensor
+        The current values, of the same shapes.
+    decay : float
+        In ``[0, 1]``; 0 copies ``current``, 1 keeps ``averaged``.
+    """
+    averaged, current = list(averaged), list(current)
+    if len(averaged) != len(current):
+        raise ValueError(f"ema_update needs as many averages as values, got {len(averaged)} "
+                         f"and {len(current)}")
+    torch._foreach_lerp_(averaged, current, 1.0 - decay)

@@ -106,7 +106,7 @@ class ShotVAE(nn.Module):
         out = self.decode(z, y)
         return torch.sigmoid(out) if self.likelihood == "bernoulli" else out
 
-    def forward(self, x, y=None, x_u=None, objective=None, ot_weight=0.0):
+    def forward(self, x, y=None, x_u=None, objective=None, ot_weight=0.0, teacher=None):
         """Return ``(logits, mu, logvar)`` of ``x``, or with ``objective`` a training step's loss.
 
         Without ``objective``: ``(logits, mu, logvar)``, the logits first, as
@@ -119,7 +119,7 @@ class ShotVAE(nn.Module):
         synchronise the gradients of a model trained on several devices.
         """
         if objective is not None:
-            return objective(self, x, y, x_u, ot_weight=ot_weight)
+            return objective(self, x, y, x_u, ot_weight=ot_weight, teacher=teacher)
         mu, logvar, logits = self.encode(x)
         return logits, mu, logvar
 

@@ -15,8 +15,10 @@ from a labeled batch ``(x_l, y_l)`` and an unlabeled batch ``x_u``:
 
 Every ELBO is beta-weighted (the prior KLs times ``beta``) and the whole
 ELBO part is multiplied by ``elbo_weight``; the label terms (``KLsmooth``,
-``alpha * CE``) and the OT term are not. Each part is averaged over its own
-batch.
+``alpha * CE``) and the OT term are not. With ``entropy_weight > 0`` every
+objective but ``"supervised"`` adds ``entropy_weight * H(q(y|x_u))``, the
+entropy of the unlabeled samples' class distributions (entropy
+minimisation). Each part is averaged over its own batch.
 """
 
 import torch
@@ -39,6 +41,7 @@ PART_DESCRIPTIONS = {
     "rec_u": "reconstruction of the unlabeled samples",
     "kl_z_u": "KL of q(z|x) to the prior, unlabeled samples",
     "kl_y_u": "KL of q(y|x) to the uniform prior, unlabeled samples",
+    "ent_u": "entropy of q(y|x), unlabeled samples",
     "ot": "OT-approximation",
 }
 
@@ -53,7 +56,7 @@ class SemiSupervisedObjective(nn.Module):
 
     def __init__(self, objective="shot", likelihood="bernoulli", epsilon=1e-3, beta=0.01,
                  elbo_weight=1.0, temperature=0.67, alpha=1.0, optimal_match=True,
-                 mixup_alpha=1.0, ot_kl_direction="forward"):
+                 mixup_alpha=1.0, ot_kl_direction="forward", entropy_weight=0.0):
         super().__init__()
         if objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
@@ -67,8 +70,9 @@ class SemiSupervisedObjective(nn.Module):
         self.optimal_match = optimal_match
         self.mixup_alpha = mixup_alpha
         self.ot_kl_direction = ot_kl_direction
+        self.entropy_weight = entropy_weight
 
-    def forward(self, module, x_l, y_l, x_u, ot_weight=1.0):
+    def forward(self, module, x_l, y_l, x_u, ot_weight=1.0, teacher=None):
         """Loss of one step.
 
         Parameters
@@ -79,6 +83,10 @@ class SemiSupervisedObjective(nn.Module):
         x_u : torch.Tensor of shape (B_u, D)
         ot_weight : float
             ``w_t`` of eq. 16 for this step.
+        teacher : module with ``encode``, default=None
+            If given, the OT targets' class distributions ``pi(x0)``,
+            ``pi(x1)`` come from this module (a moving average of ``module``)
+            instead of ``module`` itself.
 
         Returns
         -------
@@ -122,8 +130,16 @@ class SemiSupervisedObjective(nn.Module):
             elbo_l = losses.elbo(parts["rec_l"], parts["kl_z_l"], parts["kl_y_l"], self.beta)
             # eq. 11 is elbo_l - kl_smooth; elbo_weight scales its ELBO part only.
             loss = -self.elbo_weight * (elbo_l + elbo_u) + parts["kl_smooth"]
+        if self.entropy_weight:
+            parts["ent_u"] = losses.categorical_entropy(logits[n_l:]).mean()
+            loss = loss + self.entropy_weight * parts["ent_u"]
         if self.objective == "shot" and x_u.shape[0] > 1:
-            parts["ot"] = self.ot_term(module, x_u, mu[n_l:], logvar[n_l:], logits[n_l:])
+            if teacher is not None:
+                with torch.no_grad():
+                    logits_u = teacher.encode(x_u)[2]
+            else:
+                logits_u = logits[n_l:]
+            parts["ot"] = self.ot_term(module, x_u, mu[n_l:], logvar[n_l:], logits_u)
             loss = loss + ot_weight * parts["ot"]
         return loss, {name: value.detach() for name, value in parts.items()}
 

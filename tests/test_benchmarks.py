@@ -67,3 +67,41 @@ def test_accuracy_script_writes_its_tables(tiny_fashion, tmp_path, monkeypatch):
     table = (tmp_path / "results" / "accuracy-quick.md").read_text()
     assert table.count("| fmnist-100 | ") >= len(accuracy.METHODS)
     assert "How the settings were chosen" in table
+
+
+def test_levers_script_records_every_draw_and_summarises(tmp_path):
+    levers = load_script("levers")
+    out = tmp_path / "levers.jsonl"
+    levers.main(["--protocols", "wine-30", "digits-50", "--draws", "0", "1", "--fidelity",
+                 "--epochs", '{"wine-30": 2, "digits-50": 2}', "--out", str(out),
+                 "--setting", "small", '{"hidden_sizes": [16], "entropy_weight": 0.3}',
+                 "--setting", "SelfTraining", "{}"])
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 2 * 2 * 2
+    small = [r for r in rows if r["setting"] == "small"]
+    assert all(len(r["curve"]) == 2 and 0 <= r["val_error"] <= 100 for r in small)
+    # The last epoch's held-out error is the final error.
+    assert all(abs(r["curve"][-1] - r["val_error"]) < 1e-9 for r in small)
+    assert all(0 <= r["fidelity_prior"] <= 1 and "ent_u" in r["parts"] for r in small)
+    levers.main(["--summary", "--out", str(out)])
+    table = (tmp_path / "levers.md").read_text()
+    assert table.count("| small |") == 2 and table.count("| SelfTraining |") == 2
+
+
+def test_trajectory_script_draws_each_objective(tiny_fashion, tmp_path, monkeypatch):
+    trajectory = load_script("trajectory")
+    protocols = importlib.import_module("_protocols")
+    monkeypatch.setattr(protocols, "FMNIST_HELD_OUT", 100)
+    monkeypatch.setattr(protocols, "_FMNIST", {})
+    monkeypatch.setattr(trajectory, "RESULTS", tmp_path)
+    trajectory.main(["--quick", "--protocols", "digits-50", "fmnist-100",
+                     "--epochs", '{"digits-50": 2, "fmnist-100": 2}',
+                     "--setting", "wide", '{"hidden_sizes": [8]}'])
+    results = json.loads((tmp_path / "trajectory-quick.json").read_text())
+    names = [*trajectory.OBJECTIVES, "wide"]
+    for protocol in ("digits-50", "fmnist-100"):
+        assert list(results[protocol]) == names
+        for runs in results[protocol].values():
+            assert len(runs[0]["curve"]) == 2
+    assert (tmp_path / "trajectory-quick.png").stat().st_size > 10_000
+    assert (tmp_path / "trajectory-quick.md").read_text().count("| digits-50 |") == len(names)

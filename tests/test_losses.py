@@ -589,3 +589,45 @@ def test_warmup_weight_clipping_and_monotone(gamma):
 def test_warmup_weight_gamma_zero_is_one():
     for t in np.linspace(-1.0, 2.0, 31):
         assert losses.warmup_weight(t, 0.0) == 1.0
+
+
+def test_warmup_weight_horizon_and_maximum():
+    # Reaches `maximum` at t/T = horizon and stays there; the shape is eq. 16 rescaled in t.
+    assert losses.warmup_weight(0.4, 5.0, horizon=0.4, maximum=2.0) == 2.0
+    assert losses.warmup_weight(0.9, 5.0, horizon=0.4, maximum=2.0) == 2.0
+    assert losses.warmup_weight(0.2, 5.0, horizon=0.4, maximum=2.0) == pytest.approx(
+        2.0 * math.exp(-5.0 * 0.25), rel=1e-15)
+    assert losses.warmup_weight(0.0, 1.0, horizon=0.5, maximum=0.5) == pytest.approx(
+        0.5 * math.exp(-1.0), rel=1e-15)
+
+
+def test_categorical_entropy_vs_scipy():
+    logits = torch.randn(7, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    expected = stats.entropy(special.softmax(logits.numpy(), axis=1), axis=1)
+    np.testing.assert_allclose(losses.categorical_entropy(logits).numpy(), expected, rtol=1e-12)
+
+
+def test_categorical_entropy_relation_to_kl_uniform_and_extremes():
+    logits = torch.randn(6, 4, dtype=torch.float64)
+    # KL(q || uniform) = log K - H(q)
+    np.testing.assert_allclose((losses.kl_categorical_uniform(logits)
+                                + losses.categorical_entropy(logits)).numpy(),
+                               math.log(4), rtol=1e-12)
+    assert losses.categorical_entropy(torch.zeros(1, 4)).item() == pytest.approx(math.log(4))
+    confident = torch.tensor([[200.0, 0.0, 0.0]])
+    assert losses.categorical_entropy(confident).item() == pytest.approx(0.0, abs=1e-12)
+    assert torch.isfinite(losses.categorical_entropy(torch.tensor([[1e4, -1e4]]))).all()
+
+
+def test_ema_update_against_explicit_average():
+    averaged = [torch.zeros(3), torch.ones(2, 2)]
+    current = [torch.arange(3.0), torch.full((2, 2), 3.0)]
+    losses.ema_update(averaged, current, 0.75)
+    np.testing.assert_allclose(averaged[0].numpy(), 0.25 * np.arange(3.0))
+    np.testing.assert_allclose(averaged[1].numpy(), np.full((2, 2), 0.75 + 0.75))
+    losses.ema_update(averaged, current, 0.0)  # decay 0 copies
+    np.testing.assert_array_equal(averaged[0].numpy(), np.arange(3.0))
+    losses.ema_update(averaged, [torch.zeros(3), torch.zeros(2, 2)], 1.0)  # decay 1 keeps
+    np.testing.assert_array_equal(averaged[0].numpy(), np.arange(3.0))
+    with pytest.raises(ValueError, match="as many"):
+        losses.ema_update(averaged, current[:1], 0.5)

@@ -108,11 +108,11 @@ def np_optimal_partners(mu, logvar):
     return np.array(partners)
 
 
-def expected_step(module, x_l, y_l, x_u, ot_weight=1.0, seed=0, **kw):
+def expected_step(module, x_l, y_l, x_u, ot_weight=1.0, seed=0, teacher=None, **kw):
     """(loss, parts) of one step, computed from the spec with the same random draws."""
     kw = {"objective": "shot", "likelihood": "bernoulli", "epsilon": 1e-3, "beta": 0.01,
           "elbo_weight": 1.0, "temperature": 0.67, "alpha": 1.0, "optimal_match": True,
-          "mixup_alpha": 1.0, "ot_kl_direction": "forward", **kw}
+          "mixup_alpha": 1.0, "ot_kl_direction": "forward", "entropy_weight": 0.0, **kw}
     x_l, y_l, x_u = x_l.numpy(), y_l.numpy(), x_u.numpy()
     n_l, n_u, n_classes = len(x_l), len(x_u), N_CLASSES
     torch.manual_seed(seed)
@@ -150,8 +150,13 @@ def expected_step(module, x_l, y_l, x_u, ot_weight=1.0, seed=0, **kw):
         parts["kl_smooth"] = np_kl(y_l_in, log_pi[:n_l]).mean()
         neg_elbo_l = parts["rec_l"] + beta * (parts["kl_z_l"] + parts["kl_y_l"])
         loss = w * (neg_elbo_l + neg_elbo_u) + parts["kl_smooth"]
+    if kw["entropy_weight"]:
+        parts["ent_u"] = stats.entropy(np.exp(log_pi[n_l:]), axis=1).mean()
+        loss = loss + kw["entropy_weight"] * parts["ent_u"]
     if kw["objective"] == "shot" and n_u > 1:
         mu_u, logvar_u, pi_u = mu[n_l:], logvar[n_l:], np.exp(log_pi[n_l:])
+        if teacher is not None:  # the targets' class distributions come from the teacher
+            pi_u = special.softmax(np_encode(teacher, x_u)[2], axis=-1)
         if kw["optimal_match"]:
             partner = np_optimal_partners(mu_u, logvar_u)
         else:
@@ -192,6 +197,10 @@ CASES = [
     ("m2", "gaussian", {"elbo_weight": 0.5, "alpha": 0.0, "temperature": 2.0}),
     ("supervised", "bernoulli", {}),
     ("supervised", "gaussian", {"alpha": 7.0, "elbo_weight": 3.0}),
+    ("shot", "bernoulli", {"entropy_weight": 0.3, "optimal_match": False, "beta": 1.0}),
+    ("smooth-elbo", "gaussian", {"entropy_weight": 2.0}),
+    ("m2", "bernoulli", {"entropy_weight": 0.5, "alpha": 2.0}),
+    ("supervised", "bernoulli", {"entropy_weight": 0.5}),
 ]
 
 
@@ -216,6 +225,26 @@ def test_loss_and_parts_match_the_spec(objective, likelihood, params, seed):
         np.testing.assert_allclose(parts[name].item(), value, rtol=1e-10, atol=1e-12,
                                    err_msg=name)
     np.testing.assert_allclose(loss.item(), expected_loss, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("params", [{}, {"optimal_match": False, "entropy_weight": 0.2,
+                                     "ot_kl_direction": "reverse"}])
+def test_a_teacher_gives_the_ot_targets(params):
+    module = make_module(seed=0)
+    teacher = make_module(seed=7)  # other weights: other class distributions
+    x_l, y_l, x_u = make_batch(seed=2)
+    criterion = SemiSupervisedObjective("shot", **params)
+    torch.manual_seed(5)
+    loss, parts = criterion(module, x_l, y_l, x_u, ot_weight=0.5, teacher=teacher)
+    expected_loss, expected_parts = expected_step(module, x_l, y_l, x_u, 0.5, seed=5,
+                                                  teacher=teacher, **params)
+    np.testing.assert_allclose(parts["ot"].item(), expected_parts["ot"], rtol=1e-10)
+    np.testing.assert_allclose(loss.item(), expected_loss, rtol=1e-10)
+    torch.manual_seed(5)
+    without = criterion(module, x_l, y_l, x_u, ot_weight=0.5)[1]["ot"].item()
+    assert abs(without - parts["ot"].item()) > 1e-3
+    loss.backward()
+    assert all(p.grad is None for p in teacher.parameters())
 
 
 def test_the_parts_of_each_objective():

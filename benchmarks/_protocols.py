@@ -1,0 +1,148 @@
+"""Validation protocols shared by the benchmark scripts that choose and follow settings.
+
+Every protocol is built from *training* data only: a split of it is held out
+with all of its labels (the validation set), and a few labels per class of
+the rest are kept, drawn anew for each ``draw``. No test split is read here.
+
+- ``fmnist-100``: Fashion-MNIST's 60 000 training images, 50 000 to train on
+  (10 labels per class) and 10 000 held out;
+- ``digits-50``: scikit-learn's 1 797 digits, stratified 80/20 per draw, 5
+  labels per class;
+- ``cancer-20``: scikit-learn's breast cancer data (569 samples, 30
+  features, standardised), stratified 70/30 per draw, 10 labels per class;
+- ``wine-30``: scikit-learn's wine data (178 samples, 13 features,
+  standardised), stratified 70/30 per draw, 10 labels per class.
+"""
+
+import time
+
+import numpy as np
+import torch
+from sklearn.datasets import load_breast_cancer, load_digits, load_wine
+from sklearn.decomposition import PCA
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.semi_supervised import LabelSpreading, SelfTrainingClassifier
+
+from skshot import ShotVAEClassifier
+from skshot.callbacks import HeldOutAccuracy
+from skshot.datasets import load_fashion_mnist, mask_labels
+
+#: name: (image shape or None, labels per class)
+PROTOCOLS = {"fmnist-100": ((1, 28, 28), 10), "digits-50": ((1, 8, 8), 5),
+             "cancer-20": (None, 10), "wine-30": (None, 10)}
+
+#: Fashion-MNIST training images held out for validation.
+FMNIST_HELD_OUT = 10_000
+_FMNIST = {}
+
+
+def _fashion():
+    if not _FMNIST:
+        X, y = load_fashion_mnist(subset="train", return_X_y=True)
+        fit, held = train_test_split(np.arange(len(X)), test_size=FMNIST_HELD_OUT, stratify=y,
+                                     random_state=0)
+        _FMNIST.update(X_fit=X[fit], y_fit=y[fit], X_val=X[held], y_val=y[held])
+    return _FMNIST
+
+
+def split(protocol, draw):
+    """``(X_fit, y_partial, X_val, y_val, y_fit)`` of one label draw of a protocol."""
+    _, n_per_class = PROTOCOLS[protocol]
+    if protocol == "fmnist-100":
+        d = _fashion()
+        X_fit, X_val, y_fit, y_val = d["X_fit"], d["X_val"], d["y_fit"], d["y_val"]
+    else:
+        if protocol == "digits-50":
+            X, y = load_digits(return_X_y=True)
+            X, size = (X / 16.0).astype(np.float32), 0.2
+        else:
+            X, y = (load_breast_cancer if protocol == "cancer-20" else load_wine)(
+                return_X_y=True)
+            size = 0.3
+        X_fit, X_val, y_fit, y_val = train_test_split(X, y, test_size=size, stratify=y,
+                                                      random_state=draw)
+        if protocol != "digits-50":
+            scaler = StandardScaler().fit(X_fit)
+            X_fit, X_val = (scaler.transform(a).astype(np.float32) for a in (X_fit, X_val))
+    y_partial = mask_labels(y_fit, n_per_class, random_state=draw)
+    return X_fit, y_partial, X_val, y_val, y_fit
+
+
+def sample_fidelity(clf, X_val, y_val, seed=0):
+    """Share of generated samples that an independent classifier assigns to their class.
+
+    The judge is a logistic regression trained on the labeled held-out
+    samples. Returns ``(prior, restyled)``: samples with ``z`` drawn from the
+    prior (20 per class), and 50 held-out inputs redrawn as every class.
+    """
+    judge = LogisticRegression(max_iter=300).fit(X_val, y_val)
+    classes = clf.classes_
+    X_new, y_new = clf.sample(classes, n_samples=20, random_state=seed)
+    prior = float(np.mean(judge.predict(X_new) == y_new))
+    X_new, y_new = clf.sample(classes, X=X_val[:50])
+    restyled = float(np.mean(judge.predict(X_new) == y_new))
+    return prior, restyled
+
+
+def peer(name, protocol):
+    """scikit-learn's semi-supervised estimators, as in ``accuracy.py``."""
+    if name == "LabelSpreading":
+        spreading = LabelSpreading(kernel="knn", n_neighbors=7, max_iter=100)
+        return make_pipeline(PCA(50, random_state=0), spreading) \
+            if protocol == "fmnist-100" else spreading
+    return SelfTrainingClassifier(LogisticRegression(max_iter=500), threshold=0.9)
+
+
+def run_peer(name, protocol, draw):
+    """Fit a scikit-learn peer on one label draw; same result keys as :func:`run`."""
+    X_fit, y_partial, X_val, y_val, _ = split(protocol, draw)
+    start = time.perf_counter()
+    model = peer(name, protocol).fit(X_fit, y_partial)
+    error = 100.0 * (1.0 - float(np.mean(model.predict(X_val) == y_val)))
+    return {"protocol": protocol, "draw": draw, "seconds": time.perf_counter() - start,
+            "val_error": error, "curve": [error], "parts": {}}
+
+
+def run(protocol, draw, params, *, fidelity=False):
+    """Fit one setting on one label draw; return a dict of per-epoch and final figures.
+
+    ``params`` are ShotVAEClassifier parameters; ``"images": True`` passes
+    the protocol's image shape as ``input_shape``.
+    """
+    params = dict(params)
+    shape, _ = PROTOCOLS[protocol]
+    if params.pop("images", False):
+        params["input_shape"] = shape
+    X_fit, y_partial, X_val, y_val, y_fit = split(protocol, draw)
+    clf = ShotVAEClassifier(random_state=draw, callbacks=[HeldOutAccuracy(X_val, y_val)],
+                            **params)
+    start = time.perf_counter()
+    clf.fit(X_fit, y_partial)
+    seconds = time.perf_counter() - start
+    history = clf.history_
+    curve = [100.0 * (1.0 - a) for a in history[:, "heldout_acc"]]
+    unlabeled = y_partial == -1
+    result = {
+        "protocol": protocol, "draw": draw, "seconds": seconds,
+        "val_error": 100.0 * (1.0 - float(np.mean(clf.predict(X_val) == y_val))),
+        "unlabeled_error": 100.0 * (1.0 - float(np.mean(
+            clf.predict(X_fit[unlabeled]) == y_fit[unlabeled]))),
+        "curve": curve,
+        "parts": {k: [row.get(k) for row in history]
+                  for k in ("train_loss", "rec_u", "kl_z_u", "kl_y_u", "kl_smooth", "ce",
+                            "ent_u", "ot", "ot_weight") if k in history[-1]},
+    }
+    if fidelity and params.get("objective", "shot") != "supervised":
+        result["fidelity_prior"], result["fidelity_restyled"] = sample_fidelity(
+            clf, X_val, y_val, seed=draw)
+    return result
+
+
+def threads(n=None):
+    """Use ``n`` PyTorch threads (all cores when None); returns the number in use."""
+    if n:
+        torch.set_num_threads(n)
+    return torch.get_num_threads()

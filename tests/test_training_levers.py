@@ -1,0 +1,141 @@
+"""Training options beyond the paper's objective: entropy minimisation, the OT
+warm-up's horizon and maximum, the moving-average teacher, image augmentation,
+and the held-out accuracy callback."""
+
+import numpy as np
+import pytest
+import torch
+from conftest import FAST, hide_labels
+from sklearn.base import clone
+
+from skshot import ShotVAEClassifier
+from skshot.callbacks import HeldOutAccuracy
+from skshot.losses import warmup_weight
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _threads(one_torch_thread):
+    """Tiny fits: one thread avoids synchronisation overhead."""
+
+
+def fit_fast(X, y, **params):
+    return ShotVAEClassifier(**{**FAST, **params}).fit(X, y)
+
+
+@pytest.fixture(scope="module")
+def digit_images(digits):
+    X, y = digits
+    keep = np.isin(y, [0, 1, 2])
+    X, y = X[keep][:90].reshape(-1, 1, 8, 8), y[keep][:90]
+    return X, y, hide_labels(y, 5)
+
+
+def test_entropy_weight_adds_the_unlabeled_entropy_and_lowers_it(blobs):
+    X, y = blobs
+    y_partial = hide_labels(y, 3)
+    plain = fit_fast(X, y_partial, max_epochs=8)
+    assert "ent_u" not in plain.history_[-1]
+    sharp = fit_fast(X, y_partial, max_epochs=8, entropy_weight=2.0)
+    entropy = sharp.history_[:, "ent_u"]
+    assert len(entropy) == 8 and all(0.0 <= e <= np.log(3) + 1e-6 for e in entropy)
+
+    def mean_entropy(clf):
+        p = clf.predict_proba(X[y_partial == -1])
+        return float(-(p * np.log(p)).sum(axis=1).mean())
+
+    assert mean_entropy(sharp) < mean_entropy(plain)
+
+
+def test_ot_warmup_and_ot_weight_shape_the_logged_weight(blobs):
+    X, y = blobs
+    clf = fit_fast(X, hide_labels(y, 5), max_epochs=5, gamma=5.0, ot_warmup=0.4, ot_weight=3.0)
+    expected = [warmup_weight(e / 5, 5.0, horizon=0.4, maximum=3.0) for e in range(1, 6)]
+    np.testing.assert_allclose(clf.history_[:, "ot_weight"], expected)
+    assert clf.history_[:, "ot_weight"][1:] == [3.0] * 4
+
+
+def test_the_teacher_follows_a_moving_average_and_is_not_trained(blobs):
+    X, y = blobs
+    clf = fit_fast(X, hide_labels(y, 5), max_epochs=3, ot_target_ema=0.9)
+    net = clf.net_
+    student, teacher = dict(net.module_.named_parameters()), dict(net.teacher_.named_parameters())
+    assert student.keys() == teacher.keys()
+    assert all(not p.requires_grad for p in teacher.values())
+    assert any(not torch.equal(student[k], teacher[k]) for k in student)
+    # The optimizer holds the module's parameters only.
+    optimized = {id(p) for group in net.optimizer_.param_groups for p in group["params"]}
+    assert optimized == {id(p) for p in student.values()}
+    assert not optimized & {id(p) for p in teacher.values()}
+    # A teacher changes the OT targets, so the fit.
+    other = fit_fast(X, hide_labels(y, 5), max_epochs=3)
+    assert other.net_.teacher_ is None
+    assert not np.allclose(other.predict_proba(X), clf.predict_proba(X))
+
+
+def test_the_teacher_averages_the_weights_of_every_step(blobs):
+    # With decay 0 the teacher is a copy of the last weights.
+    X, y = blobs
+    clf = fit_fast(X, hide_labels(y, 5), max_epochs=2, ot_target_ema=0.0)
+    for (name, p), q in zip(clf.net_.module_.named_parameters(),
+                            clf.net_.teacher_.parameters()):
+        torch.testing.assert_close(p, q, msg=name)
+
+
+def test_translation_is_applied_to_images_only(digit_images, blobs):
+    X, _, y_partial = digit_images
+    base = {"max_epochs": 3, "batch_size_unlabeled": 32}
+    auto = fit_fast(X, y_partial, augmentation="auto", translate_shift=1, **base)
+    assert auto.net_.translate_shift == 1
+    plain = fit_fast(X, y_partial, **base)
+    assert plain.net_.translate_shift == 0
+    assert not np.allclose(auto.predict_proba(X), plain.predict_proba(X))
+    # Flat rows with input_shape are images too; tabular data are left as they are.
+    rows = fit_fast(X.reshape(len(X), -1), y_partial, augmentation="auto", translate_shift=1,
+                    input_shape=(1, 8, 8), **base)
+    np.testing.assert_allclose(rows.predict_proba(X), auto.predict_proba(X), atol=1e-6)
+    Xb, yb = blobs
+    assert fit_fast(Xb, hide_labels(yb, 5), augmentation="auto", max_epochs=1) \
+        .net_.translate_shift == 0
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"augmentation": "translate"}, "needs images"),
+    ({"augmentation": "translate", "translate_shift": 8, "input_shape": (1, 8, 8)},
+     "translate_shift=8 must be smaller"),
+    ({"augmentation": "flip"}, "augmentation"),
+    ({"translate_shift": 0}, "translate_shift"),
+    ({"ot_warmup": 0.0}, "ot_warmup"),
+    ({"ot_warmup": 1.5}, "ot_warmup"),
+    ({"ot_target_ema": 1.0}, "ot_target_ema"),
+    ({"entropy_weight": -1.0}, "entropy_weight"),
+    ({"ot_weight": -0.5}, "ot_weight"),
+])
+def test_bad_lever_parameters_are_refused(digits, params, message):
+    X, y = digits
+    with pytest.raises(ValueError, match=message):
+        ShotVAEClassifier(**{**FAST, "max_epochs": 1, **params}).fit(X, hide_labels(y, 2))
+
+
+def test_heldout_accuracy_is_recorded_every_epoch(blobs):
+    X, y = blobs
+    y_partial = hide_labels(y, 5)
+    callback = HeldOutAccuracy(X[:100], y[:100])
+    clf = fit_fast(X, y_partial, max_epochs=4, callbacks=[callback])
+    accuracies = clf.history_[:, "heldout_acc"]
+    assert len(accuracies) == 4
+    assert accuracies[-1] == pytest.approx(clf.score(X[:100], y[:100]))
+    assert not hasattr(callback, "X_")  # the user's callback object is left as it was
+    # String labels: the accuracy compares labels, not indices.
+    names = np.array(["a", "b", "c"])[y]
+    y_names = np.where(y_partial == -1, "-1", names)
+    clf = fit_fast(X, y_names, max_epochs=2,
+                   callbacks=[("held", HeldOutAccuracy(X[:60], names[:60], name="acc"))])
+    assert clf.history_[-1, "acc"] == pytest.approx(clf.score(X[:60], names[:60]))
+    clone(clf)  # the callback survives cloning
+
+
+def test_heldout_accuracy_refuses_mismatched_lengths(blobs):
+    X, y = blobs
+    with pytest.raises(ValueError, match="3 samples but 2 labels"):
+        fit_fast(X, hide_labels(y, 5), max_epochs=1,
+                 callbacks=[HeldOutAccuracy(X[:3], y[:2])])
