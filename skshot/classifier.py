@@ -34,6 +34,7 @@ from skorch.helper import predefined_split
 
 from ._accelerate import accelerated_net_class
 from ._data import SemiSupervisedData
+from ._device import check_device
 from ._labels import encode_partial_labels, unlabeled_mask
 from ._net import ShotVAENet, softmax_float64
 from .backbones import BACKBONES
@@ -229,8 +230,11 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         Batch size of ``predict_proba``, ``transform``, ``score_samples`` and
         of the validation.
     device : str, default="cpu"
-        A PyTorch device, e.g. ``"cpu"`` or ``"cuda"``; ``"auto"`` takes
-        ``"cuda"`` when available. The training data is copied to the device
+        A PyTorch device, e.g. ``"cpu"``, ``"cuda"`` or ``"cuda:1"``;
+        ``"auto"`` takes ``"cuda"`` when available. ``fit`` checks it before
+        it touches the data: a device PyTorch does not know, or one that this
+        machine or PyTorch build lacks (no CUDA, fewer GPUs than the index),
+        raises a ``ValueError``. The training data is copied to the device
         once per fit and each step indexes it there, so a step waits for no
         transfer and no host-device synchronisation; at prediction, CPU data
         bound for a GPU is pinned and copied batch by batch without blocking.
@@ -241,6 +245,8 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         convolutional backbones. The encoder's heads and the decoder's output
         are cast back to float32 and every loss is computed in float32; the
         weights and the optimizer stay in float32. None computes in float32.
+        ``fit`` raises a ``ValueError`` if the device lacks bfloat16 support
+        (on CUDA, :func:`torch.cuda.is_bf16_supported`); the CPU has it.
     accelerator : accelerate.Accelerator, default=None
         Trains through skorch's Accelerate integration
         (:class:`skorch.hf.AccelerateMixin`): the accelerator places the
@@ -313,7 +319,9 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
     NaN or continuous values, ``y`` without labeled samples or with labeled
     samples of a single class, features outside [0, 1] with
     ``likelihood="bernoulli"``, and at prediction time a different number of
-    features. Negative labels other than ``-1`` are ordinary classes. Finite
+    features; before the data are read, a ``device`` that PyTorch does not
+    know or this machine lacks, and ``mixed_precision="bf16"`` on a device
+    without bfloat16. Negative labels other than ``-1`` are ordinary classes. Finite
     but huge features (say 1e30) make the training diverge: ``fit`` then
     raises ``FloatingPointError`` naming the loss term and the epoch, and the
     estimator stays unfitted. ``predict_proba`` raises instead of returning
@@ -469,6 +477,8 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
             The fitted classifier.
         """
         self._check_hidden_sizes()
+        if self.accelerator is None and not (self.warm_start and hasattr(self, "net_")):
+            check_device(self.device, self.mixed_precision)  # before any data is copied
         X, image_shape = _image_rows(X)
         warm = self.warm_start and hasattr(self, "net_")
         X, y = validate_data(self, X, y, dtype=np.float32, reset=not warm)
