@@ -67,6 +67,16 @@ def _resolve_likelihood(likelihood, X):
     return likelihood
 
 
+def _check_finite_proba(values, x):
+    """Refuse non-finite class probabilities (or log-probabilities) of the inputs ``x``."""
+    if not np.isfinite(values).all():
+        rows = np.flatnonzero(~np.isfinite(values).all(axis=1))
+        raise ValueError(
+            f"The class probabilities of {len(rows)} sample(s) (rows {rows[:5].tolist()}...) "
+            f"are not finite; their features (largest |x| = {float(x.abs().max()):g}) lie "
+            "far outside the range the network can handle. Scale X as for fit.")
+
+
 def _all_positive_ints(values):
     return all(isinstance(v, Integral) and not isinstance(v, bool) and v >= 1 for v in values)
 
@@ -294,6 +304,20 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         The device used, ``"auto"`` resolved.
     input_shape_ : tuple of int
         Shape of one sample, ``(n_features,)`` or ``(channels, height, width)``.
+    transduction_ : ndarray of shape (n_samples,)
+        The label of every training sample, as in
+        :class:`~sklearn.semi_supervised.LabelSpreading`: a labeled sample
+        keeps its given label, every other one gets the fitted model's
+        prediction (``classes_[argmax q(y|x)]``), computed once at the end of
+        ``fit``. Samples held out by ``validation_fraction`` are training
+        samples too and get theirs. Same dtype as ``classes_``.
+    label_distributions_ : ndarray of shape (n_samples, n_classes)
+        The class distribution behind ``transduction_``: one-hot at the given
+        label for a labeled sample, ``q(y|x)`` (:meth:`predict_proba`) for
+        the others. float64; rows sum to one, columns follow ``classes_``.
+    n_iter_ : int
+        Number of epochs run, those of a fit continued with ``warm_start``
+        included (``len(history_)``).
     net_ : skshot._net.ShotVAENet
         The fitted skorch network; ``net_.module_`` is the PyTorch module.
     history_ : skorch.History
@@ -488,6 +512,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         else:
             input_shape = self._resolve_input_shape(image_shape, X.shape[1])
         labeled, classes, y_index = encode_partial_labels(y)
+        given_index = y_index  # of every labeled sample, held-out ones included
         if warm:
             if not np.array_equal(classes, self.classes_):
                 raise ValueError(
@@ -533,7 +558,21 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         self.classes_, self.likelihood_, self.device_ = classes, likelihood, str(device)
         self.input_shape_ = input_shape
         self.net_ = net
+        self.n_iter_ = len(net.history)
+        self.label_distributions_, self.transduction_ = self._transduce(X, labeled, given_index)
         return self
+
+    def _transduce(self, X, labeled, y_index):
+        """``label_distributions_`` and ``transduction_`` of the training samples.
+
+        Labeled samples keep their given label (a one-hot distribution); the
+        others get the fitted model's ``q(y|x)``, computed once, in batches.
+        """
+        distributions = self.net_.map_batches(
+            torch.from_numpy(np.ascontiguousarray(X)),
+            lambda xb: softmax_float64(self.net_.module_.encode(xb)[2])).numpy()
+        distributions[labeled] = np.eye(len(self.classes_))[y_index]
+        return distributions, self.classes_[np.argmax(distributions, axis=1)]
 
     def _resolve_input_shape(self, image_shape, n_features):
         """The shape of one sample: ``input_shape``, the images' shape, or ``(n_features,)``."""
@@ -655,13 +694,31 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         x = self._validated_tensor(X)
         proba = self.net_.map_batches(x, lambda xb: softmax_float64(
             self.net_.module_.encode(xb)[2])).numpy()
-        if not np.isfinite(proba).all():
-            rows = np.flatnonzero(~np.isfinite(proba).all(axis=1))
-            raise ValueError(
-                f"The class probabilities of {len(rows)} sample(s) (rows {rows[:5].tolist()}...) "
-                f"are not finite; their features (largest |x| = {float(x.abs().max()):g}) lie "
-                "far outside the range the network can handle. Scale X as for fit.")
+        _check_finite_proba(proba, x)
         return proba
+
+    def predict_log_proba(self, X):
+        """Logarithm of the class probabilities, ``log q(y|x)``.
+
+        Computed from the logits with a log-softmax in float64, never as the
+        logarithm of a rounded probability: a class whose probability rounds
+        to zero keeps a finite log-probability.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            Columns follow ``classes_``; ``np.exp(log_proba)`` is
+            :meth:`predict_proba`, up to rounding.
+        """
+        x = self._validated_tensor(X)
+        log_proba = self.net_.map_batches(x, lambda xb: torch.log_softmax(
+            self.net_.module_.encode(xb)[2].double(), dim=-1)).numpy()
+        _check_finite_proba(log_proba, x)
+        return log_proba
 
     def predict(self, X):
         """Most probable class, ``classes_[argmax pi(x)]``.

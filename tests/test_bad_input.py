@@ -139,15 +139,16 @@ def test_integer_and_other_float_dtypes_give_the_float32_result(dtype):
 
 
 # ----------------------------------------------------------------- after fit
-@pytest.mark.parametrize("method", ["predict", "predict_proba", "transform", "score_samples",
-                                    "sample"])
+@pytest.mark.parametrize("method", ["predict", "predict_proba", "predict_log_proba",
+                                    "transform", "score_samples", "sample"])
 def test_every_method_before_fit_raises_not_fitted(method):
     args = ([0],) if method == "sample" else (X_OK,)
     with pytest.raises(NotFittedError):
         getattr(ShotVAEClassifier(), method)(*args)
 
 
-@pytest.mark.parametrize("method", ["predict", "predict_proba", "transform", "score_samples"])
+@pytest.mark.parametrize("method", ["predict", "predict_proba", "predict_log_proba",
+                                    "transform", "score_samples"])
 def test_a_different_number_of_features_is_refused(fitted, method):
     with pytest.raises(ValueError, match="X has 3 features, but ShotVAEClassifier is expecting 4"):
         getattr(fitted, method)(X_OK[:, :3])
@@ -164,3 +165,5 @@ def test_predictions_on_features_far_outside_the_training_range_are_never_silent
         fitted.predict_proba(X)
     with pytest.raises(ValueError, match="not finite"):
         fitted.predict(X)
+    with pytest.raises(ValueError, match="not finite"):
+        fitted.predict_log_proba(X)
