@@ -364,6 +364,13 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
     PyTorch uses the thread budget joblib gives it, so the workers do not
     oversubscribe the cores.
 
+    **Saving.** A fitted classifier pickles (``pickle``, ``joblib``), but
+    loading a pickle runs code, so open only pickles you trust.
+    :func:`skshot.save` and :func:`skshot.load` store it as plain data
+    (parameters and fitted attributes as JSON, weights as safetensors)
+    that loads without running code; see the user guide's
+    :ref:`saving`.
+
     Examples
     --------
     >>> import numpy as np
