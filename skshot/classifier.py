@@ -118,7 +118,9 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
 
     Most defaults are the paper's values. Four are not, each on validation
     evidence that its parameter's description gives: ``optimizer="adam"``,
-    ``lr=1e-3``, ``elbo_weight=0.1`` and ``optimal_match=False``.
+    ``lr=1e-3``, ``elbo_weight=0.1`` and ``optimal_match=False``. The user
+    guide's :ref:`departures` explains them, and the parameters that take
+    the choice of the authors' released code instead of the paper's.
 
     Unlabeled samples are marked ``-1`` in ``y``, as in
     :mod:`sklearn.semi_supervised`. With string labels write ``-1`` (in an
@@ -181,7 +183,8 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         reconstruction, summed over features, otherwise dwarfs the label
         terms. 0.1 is the default on validation evidence: with 10 labels per
         class on Fashion-MNIST, validation error 25.1 % against 28.9 % for 1
-        and 26.5 % for 0.01 (``benchmarks/results/defaults.md``).
+        and 26.5 % for 0.01 (``benchmarks/results/defaults.md``). See
+        :ref:`departures`.
     temperature : float, default=0.67
         Gumbel-softmax temperature of the unlabeled ``y`` (the paper's value).
     alpha : float, default=1.0
@@ -198,14 +201,15 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         labels per class) and 24.1 % against 25.1 % on Fashion-MNIST (10 per
         class) (``benchmarks/results/defaults.md``). On data made of
         well-separated clusters the closest partner helps instead: it carries
-        the few labels through each cluster.
+        the few labels through each cluster. See :ref:`departures`.
     mixup_alpha : float, default=1.0
         The mixing weight is ``lam ~ Beta(mixup_alpha, mixup_alpha)``. 1 is
-        ``U(0, 1)``, the paper's; the authors' released code uses 2.
+        ``U(0, 1)``, the paper's; the authors' released code uses 2 (see
+        :ref:`departures`).
     ot_kl_direction : {"forward", "reverse"}, default="forward"
         ``"forward"`` is ``KL(q(y|x_mix) || Cat(pi_mix))`` as in eq. 15;
         ``"reverse"``, ``KL(Cat(pi_mix) || q(y|x_mix))``, is the soft-target
-        cross-entropy of the authors' released code.
+        cross-entropy of the authors' released code (see :ref:`departures`).
     batch_size_labeled : int, default=64
         Labeled samples per step (all of them when there are fewer).
     batch_size_unlabeled : int, default=512
