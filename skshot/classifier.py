@@ -34,6 +34,7 @@ from skorch.helper import predefined_split
 
 from ._accelerate import accelerated_net_class
 from ._data import SemiSupervisedData
+from ._device import check_device
 from ._labels import encode_partial_labels, unlabeled_mask
 from ._net import ShotVAENet, softmax_float64
 from .backbones import BACKBONES
@@ -64,6 +65,16 @@ def _resolve_likelihood(likelihood, X):
             f"[{X.min():g}, {X.max():g}]. Scale X (e.g. MinMaxScaler) or use "
             "likelihood='gaussian' on standardised features.")
     return likelihood
+
+
+def _check_finite_proba(values, x):
+    """Refuse non-finite class probabilities (or log-probabilities) of the inputs ``x``."""
+    if not np.isfinite(values).all():
+        rows = np.flatnonzero(~np.isfinite(values).all(axis=1))
+        raise ValueError(
+            f"The class probabilities of {len(rows)} sample(s) (rows {rows[:5].tolist()}...) "
+            f"are not finite; their features (largest |x| = {float(x.abs().max()):g}) lie "
+            "far outside the range the network can handle. Scale X as for fit.")
 
 
 def _all_positive_ints(values):
@@ -107,7 +118,9 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
 
     Most defaults are the paper's values. Four are not, each on validation
     evidence that its parameter's description gives: ``optimizer="adam"``,
-    ``lr=1e-3``, ``elbo_weight=0.1`` and ``optimal_match=False``.
+    ``lr=1e-3``, ``elbo_weight=0.1`` and ``optimal_match=False``. The user
+    guide's :ref:`departures` explains them, and the parameters that take
+    the choice of the authors' released code instead of the paper's.
 
     Unlabeled samples are marked ``-1`` in ``y``, as in
     :mod:`sklearn.semi_supervised`. With string labels write ``-1`` (in an
@@ -170,7 +183,8 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         reconstruction, summed over features, otherwise dwarfs the label
         terms. 0.1 is the default on validation evidence: with 10 labels per
         class on Fashion-MNIST, validation error 25.1 % against 28.9 % for 1
-        and 26.5 % for 0.01 (``benchmarks/results/defaults.md``).
+        and 26.5 % for 0.01 (``benchmarks/results/defaults.md``). See
+        :ref:`departures`.
     temperature : float, default=0.67
         Gumbel-softmax temperature of the unlabeled ``y`` (the paper's value).
     alpha : float, default=1.0
@@ -187,14 +201,15 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         labels per class) and 24.1 % against 25.1 % on Fashion-MNIST (10 per
         class) (``benchmarks/results/defaults.md``). On data made of
         well-separated clusters the closest partner helps instead: it carries
-        the few labels through each cluster.
+        the few labels through each cluster. See :ref:`departures`.
     mixup_alpha : float, default=1.0
         The mixing weight is ``lam ~ Beta(mixup_alpha, mixup_alpha)``. 1 is
-        ``U(0, 1)``, the paper's; the authors' released code uses 2.
+        ``U(0, 1)``, the paper's; the authors' released code uses 2 (see
+        :ref:`departures`).
     ot_kl_direction : {"forward", "reverse"}, default="forward"
         ``"forward"`` is ``KL(q(y|x_mix) || Cat(pi_mix))`` as in eq. 15;
         ``"reverse"``, ``KL(Cat(pi_mix) || q(y|x_mix))``, is the soft-target
-        cross-entropy of the authors' released code.
+        cross-entropy of the authors' released code (see :ref:`departures`).
     ot_weight : float, default=1.0
         Final value of the OT term's warm-up weight ``w_t`` (1 in the paper).
     ot_warmup : float, default=1.0
@@ -260,8 +275,11 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         Batch size of ``predict_proba``, ``transform``, ``score_samples`` and
         of the validation.
     device : str, default="cpu"
-        A PyTorch device, e.g. ``"cpu"`` or ``"cuda"``; ``"auto"`` takes
-        ``"cuda"`` when available. The training data is copied to the device
+        A PyTorch device, e.g. ``"cpu"``, ``"cuda"`` or ``"cuda:1"``;
+        ``"auto"`` takes ``"cuda"`` when available. ``fit`` checks it before
+        it touches the data: a device PyTorch does not know, or one that this
+        machine or PyTorch build lacks (no CUDA, fewer GPUs than the index),
+        raises a ``ValueError``. The training data is copied to the device
         once per fit and each step indexes it there, so a step waits for no
         transfer and no host-device synchronisation; at prediction, CPU data
         bound for a GPU is pinned and copied batch by batch without blocking.
@@ -272,6 +290,8 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         convolutional backbones. The encoder's heads and the decoder's output
         are cast back to float32 and every loss is computed in float32; the
         weights and the optimizer stay in float32. None computes in float32.
+        ``fit`` raises a ``ValueError`` if the device lacks bfloat16 support
+        (on CUDA, :func:`torch.cuda.is_bf16_supported`); the CPU has it.
     accelerator : accelerate.Accelerator, default=None
         Trains through skorch's Accelerate integration
         (:class:`skorch.hf.AccelerateMixin`): the accelerator places the
@@ -319,6 +339,20 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         The device used, ``"auto"`` resolved.
     input_shape_ : tuple of int
         Shape of one sample, ``(n_features,)`` or ``(channels, height, width)``.
+    transduction_ : ndarray of shape (n_samples,)
+        The label of every training sample, as in
+        :class:`~sklearn.semi_supervised.LabelSpreading`: a labeled sample
+        keeps its given label, every other one gets the fitted model's
+        prediction (``classes_[argmax q(y|x)]``), computed once at the end of
+        ``fit``. Samples held out by ``validation_fraction`` are training
+        samples too and get theirs. Same dtype as ``classes_``.
+    label_distributions_ : ndarray of shape (n_samples, n_classes)
+        The class distribution behind ``transduction_``: one-hot at the given
+        label for a labeled sample, ``q(y|x)`` (:meth:`predict_proba`) for
+        the others. float64; rows sum to one, columns follow ``classes_``.
+    n_iter_ : int
+        Number of epochs run, those of a fit continued with ``warm_start``
+        included (``len(history_)``).
     net_ : skshot._net.ShotVAENet
         The fitted skorch network; ``net_.module_`` is the PyTorch module.
     history_ : skorch.History
@@ -344,7 +378,9 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
     NaN or continuous values, ``y`` without labeled samples or with labeled
     samples of a single class, features outside [0, 1] with
     ``likelihood="bernoulli"``, and at prediction time a different number of
-    features. Negative labels other than ``-1`` are ordinary classes. Finite
+    features; before the data are read, a ``device`` that PyTorch does not
+    know or this machine lacks, and ``mixed_precision="bf16"`` on a device
+    without bfloat16. Negative labels other than ``-1`` are ordinary classes. Finite
     but huge features (say 1e30) make the training diverge: ``fit`` then
     raises ``FloatingPointError`` naming the loss term and the epoch, and the
     estimator stays unfitted. ``predict_proba`` raises instead of returning
@@ -362,6 +398,13 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
     deterministic. Under joblib (``GridSearchCV(n_jobs=...)``) each worker's
     PyTorch uses the thread budget joblib gives it, so the workers do not
     oversubscribe the cores.
+
+    **Saving.** A fitted classifier pickles (``pickle``, ``joblib``), but
+    loading a pickle runs code, so open only pickles you trust.
+    :func:`skshot.save` and :func:`skshot.load` store it as plain data
+    (parameters and fitted attributes as JSON, weights as safetensors)
+    that loads without running code; see the user guide's
+    :ref:`saving`.
 
     Examples
     --------
@@ -518,6 +561,8 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
             The fitted classifier.
         """
         self._check_hidden_sizes()
+        if self.accelerator is None and not (self.warm_start and hasattr(self, "net_")):
+            check_device(self.device, self.mixed_precision)  # before any data is copied
         X, image_shape = _image_rows(X)
         warm = self.warm_start and hasattr(self, "net_")
         X, y = validate_data(self, X, y, dtype=np.float32, reset=not warm)
@@ -527,6 +572,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         else:
             input_shape = self._resolve_input_shape(image_shape, X.shape[1])
         labeled, classes, y_index = encode_partial_labels(y)
+        given_index = y_index  # of every labeled sample, held-out ones included
         if warm:
             if not np.array_equal(classes, self.classes_):
                 raise ValueError(
@@ -572,7 +618,21 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         self.classes_, self.likelihood_, self.device_ = classes, likelihood, str(device)
         self.input_shape_ = input_shape
         self.net_ = net
+        self.n_iter_ = len(net.history)
+        self.label_distributions_, self.transduction_ = self._transduce(X, labeled, given_index)
         return self
+
+    def _transduce(self, X, labeled, y_index):
+        """``label_distributions_`` and ``transduction_`` of the training samples.
+
+        Labeled samples keep their given label (a one-hot distribution); the
+        others get the fitted model's ``q(y|x)``, computed once, in batches.
+        """
+        distributions = self.net_.map_batches(
+            torch.from_numpy(np.ascontiguousarray(X)),
+            lambda xb: softmax_float64(self.net_.module_.encode(xb)[2])).numpy()
+        distributions[labeled] = np.eye(len(self.classes_))[y_index]
+        return distributions, self.classes_[np.argmax(distributions, axis=1)]
 
     def _resolve_input_shape(self, image_shape, n_features):
         """The shape of one sample: ``input_shape``, the images' shape, or ``(n_features,)``."""
@@ -715,13 +775,31 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         x = self._validated_tensor(X)
         proba = self.net_.map_batches(x, lambda xb: softmax_float64(
             self.net_.module_.encode(xb)[2])).numpy()
-        if not np.isfinite(proba).all():
-            rows = np.flatnonzero(~np.isfinite(proba).all(axis=1))
-            raise ValueError(
-                f"The class probabilities of {len(rows)} sample(s) (rows {rows[:5].tolist()}...) "
-                f"are not finite; their features (largest |x| = {float(x.abs().max()):g}) lie "
-                "far outside the range the network can handle. Scale X as for fit.")
+        _check_finite_proba(proba, x)
         return proba
+
+    def predict_log_proba(self, X):
+        """Logarithm of the class probabilities, ``log q(y|x)``.
+
+        Computed from the logits with a log-softmax in float64, never as the
+        logarithm of a rounded probability: a class whose probability rounds
+        to zero keeps a finite log-probability.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            Columns follow ``classes_``; ``np.exp(log_proba)`` is
+            :meth:`predict_proba`, up to rounding.
+        """
+        x = self._validated_tensor(X)
+        log_proba = self.net_.map_batches(x, lambda xb: torch.log_softmax(
+            self.net_.module_.encode(xb)[2].double(), dim=-1)).numpy()
+        _check_finite_proba(log_proba, x)
+        return log_proba
 
     def predict(self, X):
         """Most probable class, ``classes_[argmax pi(x)]``.

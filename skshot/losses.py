@@ -1,8 +1,9 @@
 """The terms of the SHOT-VAE objective as small, pure functions.
 
-Every function here implements one formula of the specification
-(``shot-vae.md``, equation numbers are the SHOT-VAE paper's) and nothing
-else: no module calls, no global state besides PyTorch's random number
+Every function here implements one formula of the SHOT-VAE paper (Feng et
+al., AAAI 2021; equation numbers are the paper's), as the user guide writes
+it (:ref:`the-model`, :ref:`smooth-elbo`, :ref:`ot-approximation`,
+:ref:`warm-up`), and nothing else: no module calls, no global state besides PyTorch's random number
 generator for the two sampling functions. Per-sample terms return a tensor of
 shape ``(B,)`` (summed over features or latent dimensions); the objectives in
 :mod:`skshot.objectives` average them over a batch and weight them.
@@ -42,7 +43,10 @@ LOG_2PI = math.log(2.0 * math.pi)
 
 
 def gaussian_reparameterize(mu, logvar):
-    """Draw ``z = mu + sigma * e`` with ``e ~ N(0, I)`` (spec §1).
+    """Draw ``z = mu + sigma * e`` with ``e ~ N(0, I)``, the reparameterisation of ``q(z|x)``.
+
+    It estimates the expectation over ``z`` of the ELBO, eq. 4 (user guide:
+    :ref:`the-model`).
 
     Parameters
     ----------
@@ -76,7 +80,9 @@ def gumbel_softmax_sample(logits, temperature):
 
 
 def reconstruction_nll(x, decoded, likelihood):
-    """``REC(x; z, y) = -log p(x | z, y)`` summed over features (spec §2).
+    """``REC(x; z, y) = -log p(x | z, y)`` summed over features, the reconstruction of eq. 4.
+
+    See the user guide's :ref:`the-model` and :ref:`likelihood`.
 
     Parameters
     ----------
@@ -103,7 +109,9 @@ def reconstruction_nll(x, decoded, likelihood):
 
 
 def kl_gaussian_standard(mu, logvar):
-    """``KLz = KL(N(mu, diag sigma^2) || N(0, I))`` in closed form (spec §2).
+    """``KLz = KL(N(mu, diag sigma^2) || N(0, I))`` in closed form, a prior term of eq. 4.
+
+    See the user guide's :ref:`the-model`.
 
     ``0.5 * sum_d (mu_d^2 + sigma_d^2 - log sigma_d^2 - 1)``.
 
@@ -115,7 +123,9 @@ def kl_gaussian_standard(mu, logvar):
 
 
 def kl_categorical_uniform(logits):
-    """``KLy = KL(Cat(pi) || Uniform(K)) = sum_k pi_k (log pi_k + log K)`` (spec §2).
+    """``KLy = KL(Cat(pi) || Uniform(K)) = sum_k pi_k (log pi_k + log K)``, eq. 4's prior term.
+
+    See the user guide's :ref:`the-model`.
 
     Returns
     -------
@@ -129,7 +139,8 @@ def kl_categorical_uniform(logits):
 def kl_gaussian_pairwise(mu, logvar):
     """All pairwise ``KL(q(z|x_i) || q(z|x_j))`` of a batch of diagonal Gaussians.
 
-    Implements the closed form of spec §2 (OT step 1),
+    The distance that the optimal match of eq. 13 minimises, in the closed
+    form of the user guide's :ref:`ot-approximation` (step 1),
     ``sum_d [log s_j - log s_i + (s_i^2 + (m_i - m_j)^2) / (2 s_j^2) - 1/2]``,
     expanded into three matrix products and broadcast sums, so a batch of
     512 costs a few small matrix multiplications and no Python loop.
@@ -180,7 +191,9 @@ def smooth_labels(y, n_classes, epsilon, dtype=None):
 
 
 def kl_smooth(targets, logits):
-    """``KLsmooth = KL(smooth(1_y) || pi(x)) = sum_k s_k (log s_k - log pi_k)`` (spec §2).
+    """``KLsmooth = KL(smooth(1_y) || pi(x)) = sum_k s_k (log s_k - log pi_k)``.
+
+    The label term of the smooth-ELBO, eq. 11 (user guide: :ref:`smooth-elbo`).
 
     Zero-probability target entries contribute zero (``0 log 0 = 0``).
 
@@ -233,7 +246,7 @@ def smooth_elbo(rec, kl_z, kl_y, kl_label, beta=1.0):
 
 
 def optimal_match(mu, logvar):
-    """Optimal partner of each sample in z-space (eq. 13, spec OT step 1).
+    """Optimal partner of each sample in z-space (eq. 13; user guide: :ref:`ot-approximation`).
 
     ``match[i] = argmin_{j != i} KL(q(z|x_i) || q(z|x_j))`` over the batch.
 
@@ -255,7 +268,7 @@ def random_match(n, device=None):
 
     Samples are put on a random cycle: each one's partner is the next one on it.
     This is the pairing of the authors' released code (a random permutation),
-    without its fixed points.
+    without its fixed points; see the user guide's :ref:`departures`.
     """
     if n < 2:
         raise ValueError(f"random_match needs at least 2 samples, got {n}")
@@ -289,7 +302,8 @@ def ot_approximation(logits_mixed, target_probs, direction="forward"):
     direction : {"forward", "reverse"}, default="forward"
         ``"forward"``: ``KL(q(y|x_mix) || Cat(pi_mix))`` as the paper writes
         it. ``"reverse"``: ``KL(Cat(pi_mix) || q(y|x_mix))``, the soft-target
-        cross-entropy that the authors' released code uses (up to a constant).
+        cross-entropy that the authors' released code uses (up to a constant;
+        see the user guide's :ref:`departures`).
 
     Returns
     -------

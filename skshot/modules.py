@@ -1,4 +1,4 @@
-"""PyTorch modules of the SHOT-VAE model (spec §1, paper eqs. 1-3)."""
+"""PyTorch modules of the SHOT-VAE model (paper eqs. 1-3; user guide: :ref:`the-model`)."""
 
 import math
 

@@ -3,10 +3,11 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import torch
 from conftest import FAST, hide_labels
 from sklearn.exceptions import NotFittedError
 
-from skshot import ShotVAEClassifier
+from skshot import ShotVAEClassifier, classifier
 
 RNG = np.random.RandomState(0)
 X_OK = RNG.rand(60, 4).astype(np.float32)
@@ -51,6 +52,58 @@ def test_refused_at_fit_with_a_clear_error(X, y, error, match):
         fit(X, y)
 
 
+@pytest.mark.parametrize("params, match", [
+    ({"device": "tpu9"}, r"device='tpu9' is not a device PyTorch knows .*device=\"auto\""),
+    ({"device": "cuda:99"}, r"device='cuda:99' (needs CUDA, but CUDA is not available|asks "
+                            r"for GPU 99).*device=\"auto\""),
+], ids=["unknown-device", "absent-gpu"])
+def test_a_device_this_machine_lacks_is_refused_before_the_data_are_read(params, match,
+                                                                          monkeypatch):
+    def no_data_please(*args, **kwargs):
+        raise AssertionError("the data were validated before the device")
+
+    monkeypatch.setattr(classifier, "validate_data", no_data_please)
+    with pytest.raises(ValueError, match=match):
+        fit(X_OK, Y_OK, **params)
+
+
+def test_bf16_on_a_gpu_without_bfloat16_is_refused_before_the_data_are_read(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: False)
+    with pytest.raises(ValueError, match=r"mixed_precision='bf16' cannot run on device='cuda': "
+                                         r"its GPU does not support bfloat16"):
+        fit(with_value(np.nan), Y_OK, device="cuda", mixed_precision="bf16")
+
+
+def test_the_device_is_left_to_the_accelerator_when_one_is_given(monkeypatch):
+    class Reached(Exception):
+        pass
+
+    def check_device(*args):
+        checked.append(args)
+        raise Reached
+
+    class Accelerator:  # enough of one to reach the network's construction
+        device = "cpu"
+
+        def prepare(self, obj):
+            raise Reached
+
+        def backward(self, loss):
+            raise Reached
+
+    checked = []
+    monkeypatch.setattr(classifier, "check_device", check_device)
+    with pytest.raises(Reached):
+        fit(X_OK, Y_OK, device="tpu9", mixed_precision="bf16")
+    assert checked == [("tpu9", "bf16")]
+    checked.clear()
+    with pytest.raises(Reached):
+        fit(X_OK, Y_OK, device="tpu9", accelerator=Accelerator())
+    assert checked == []
+
+
 def test_bernoulli_likelihood_refuses_features_outside_the_unit_interval():
     with pytest.raises(ValueError, match=r"needs every feature in \[0, 1\], but X ranges over \[-0\.5, "):
         fit(with_value(-0.5), Y_OK, likelihood="bernoulli")
@@ -86,15 +139,16 @@ def test_integer_and_other_float_dtypes_give_the_float32_result(dtype):
 
 
 # ----------------------------------------------------------------- after fit
-@pytest.mark.parametrize("method", ["predict", "predict_proba", "transform", "score_samples",
-                                    "sample"])
+@pytest.mark.parametrize("method", ["predict", "predict_proba", "predict_log_proba",
+                                    "transform", "score_samples", "sample"])
 def test_every_method_before_fit_raises_not_fitted(method):
     args = ([0],) if method == "sample" else (X_OK,)
     with pytest.raises(NotFittedError):
         getattr(ShotVAEClassifier(), method)(*args)
 
 
-@pytest.mark.parametrize("method", ["predict", "predict_proba", "transform", "score_samples"])
+@pytest.mark.parametrize("method", ["predict", "predict_proba", "predict_log_proba",
+                                    "transform", "score_samples"])
 def test_a_different_number_of_features_is_refused(fitted, method):
     with pytest.raises(ValueError, match="X has 3 features, but ShotVAEClassifier is expecting 4"):
         getattr(fitted, method)(X_OK[:, :3])
@@ -111,3 +165,5 @@ def test_predictions_on_features_far_outside_the_training_range_are_never_silent
         fitted.predict_proba(X)
     with pytest.raises(ValueError, match="not finite"):
         fitted.predict(X)
+    with pytest.raises(ValueError, match="not finite"):
+        fitted.predict_log_proba(X)

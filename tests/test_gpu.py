@@ -1,5 +1,6 @@
 """ShotVAEClassifier on a CUDA GPU: end to end, bf16 autocast, no host synchronisation in
-the training step, and agreement with the CPU. Skipped where no GPU is present."""
+the training step, agreement with the CPU, saving and loading, and the device check.
+Skipped where no GPU is present."""
 
 import pickle
 
@@ -8,6 +9,7 @@ import pytest
 import torch
 from conftest import FAST, hide_labels
 
+import skshot
 from skshot import ShotVAEClassifier
 from skshot._data import SemiSupervisedBatches, SemiSupervisedData
 from skshot._net import derive_seed
@@ -82,3 +84,23 @@ def test_a_cuda_model_pickles_and_stays_on_cuda(images):
     loaded = pickle.loads(pickle.dumps(clf))
     assert loaded.device_ == "cuda"
     np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X), rtol=1e-6)
+
+
+def test_a_cuda_model_saves_and_loads_on_cuda_and_on_the_cpu(images, tmp_path):
+    X, y_partial = images
+    clf = ShotVAEClassifier(device="cuda", **IMAGE_FAST).fit(X, y_partial)
+    skshot.save(clf, tmp_path / "clf.skshot")
+    on_gpu = skshot.load(tmp_path / "clf.skshot")
+    assert on_gpu.device_ == "cuda" and next(on_gpu.net_.module_.parameters()).is_cuda
+    np.testing.assert_allclose(on_gpu.predict_proba(X), clf.predict_proba(X), rtol=1e-6)
+    on_cpu = skshot.load(tmp_path / "clf.skshot", device="cpu")
+    assert on_cpu.device_ == "cpu" and not next(on_cpu.net_.module_.parameters()).is_cuda
+    np.testing.assert_allclose(on_cpu.predict_proba(X), clf.predict_proba(X), rtol=1e-4,
+                               atol=1e-6)
+
+
+def test_a_gpu_index_beyond_the_visible_gpus_is_refused(images):
+    X, y_partial = images
+    index = torch.cuda.device_count()
+    with pytest.raises(ValueError, match=rf"device='cuda:{index}' asks for GPU {index}"):
+        ShotVAEClassifier(device=f"cuda:{index}", **IMAGE_FAST).fit(X, y_partial)

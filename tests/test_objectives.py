@@ -1,4 +1,5 @@
-"""Tests of skshot.objectives against the spec's formulas recomputed by hand in numpy.
+"""Tests of skshot.objectives against the paper's formulas, as the user guide writes them,
+recomputed by hand in numpy.
 
 The random draws of one step are reproduced by re-seeding torch and drawing
 in the objective's order: the Gumbel noise of the unlabeled logits, the
@@ -49,7 +50,7 @@ def _tiny_tensors(one_torch_thread):
     """The tensors here are tiny: intra-op threads only add synchronisation overhead."""
 
 # ---------------------------------------------------------------------------
-# the spec's formulas in numpy
+# the paper's formulas in numpy
 
 
 def np_encode(module, x):
@@ -109,7 +110,7 @@ def np_optimal_partners(mu, logvar):
 
 
 def expected_step(module, x_l, y_l, x_u, ot_weight=1.0, seed=0, teacher=None, **kw):
-    """(loss, parts) of one step, computed from the spec with the same random draws."""
+    """(loss, parts) of one step, computed from the formulas with the same random draws."""
     kw = {"objective": "shot", "likelihood": "bernoulli", "epsilon": 1e-3, "beta": 0.01,
           "elbo_weight": 1.0, "temperature": 0.67, "alpha": 1.0, "optimal_match": True,
           "mixup_alpha": 1.0, "ot_kl_direction": "forward", "entropy_weight": 0.0, **kw}
@@ -206,7 +207,7 @@ CASES = [
 
 @pytest.mark.parametrize("objective, likelihood, params", CASES)
 @pytest.mark.parametrize("seed", [0, 1])
-def test_loss_and_parts_match_the_spec(objective, likelihood, params, seed):
+def test_loss_and_parts_match_the_formulas(objective, likelihood, params, seed):
     module = make_module(likelihood, seed=seed)
     x_l, y_l, x_u = make_batch(likelihood, seed=seed)
     ot_weight = 0.37

@@ -1,15 +1,26 @@
-"""Pickling, device moves, skorch's parameter files, checkpoints and resumed fits."""
+"""Pickling, device moves, skorch's parameter files, checkpoints and resumed fits, and the
+safe file format of skshot.save and skshot.load."""
 
+import copy
+import hashlib
+import json
 import pickle
+import shutil
+import warnings
+import zipfile
 
 import joblib
 import numpy as np
 import pytest
+import safetensors.torch
 import torch
 from conftest import FAST, hide_labels
+from sklearn.exceptions import NotFittedError
+from sklearn.semi_supervised import LabelSpreading
 from skorch.callbacks import Callback, Checkpoint, LoadInitState
 from skorch.exceptions import DeviceWarning
 
+import skshot
 from skshot import ShotVAEClassifier
 
 
@@ -148,3 +159,310 @@ def test_warm_start_refuses_other_classes(data):
     with pytest.raises(ValueError, match=r"warm_start=True continues the previous fit, whose "
                                          r"classes were \[0, 1, 2\]"):
         clf.set_params(max_epochs=3).fit(X, y_other)
+
+
+# ----------------------------------------------------------------- skshot.save / skshot.load
+def small_backbone(input_shape, latent_dim, n_classes):
+    """A user's own networks, for the tests of a callable backbone."""
+    n_features = input_shape[0]
+    encoder = torch.nn.Sequential(torch.nn.Linear(n_features, 16), torch.nn.ReLU())
+    decoder = torch.nn.Linear(latent_dim + n_classes, n_features)
+    return encoder, decoder
+
+
+def assert_same_model(loaded, clf, X):
+    assert type(loaded) is ShotVAEClassifier
+    assert loaded.get_params() == clf.get_params()
+    for name in ("classes_", "transduction_", "label_distributions_"):
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(clf, name))
+        assert getattr(loaded, name).dtype == getattr(clf, name).dtype, name
+    for name in ("n_features_in_", "input_shape_", "likelihood_", "n_iter_"):
+        assert getattr(loaded, name) == getattr(clf, name), name
+    assert loaded.history_.to_list() == clf.history_.to_list()
+    for method in ("predict_proba", "predict_log_proba", "predict", "transform",
+                   "score_samples"):
+        np.testing.assert_array_equal(getattr(loaded, method)(X), getattr(clf, method)(X))
+    for a, b in zip(loaded.sample(clf.classes_[:2], n_samples=3, random_state=0),
+                    clf.sample(clf.classes_[:2], n_samples=3, random_state=0)):
+        np.testing.assert_array_equal(a, b)
+
+
+def rewrite(path, metadata=None, **members):
+    """Rewrite the archive at ``path``, with ``metadata(dict)`` applied and members replaced."""
+    with zipfile.ZipFile(path) as archive:
+        contents = {name: archive.read(name) for name in archive.namelist()}
+    if metadata is not None:
+        meta = json.loads(contents["metadata.json"])
+        metadata(meta)
+        contents["metadata.json"] = json.dumps(meta).encode()
+    contents.update({name.replace("_", "."): data for name, data in members.items()})
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in contents.items():
+            archive.writestr(name, data)
+
+
+@pytest.fixture(scope="module")
+def saved(data, tmp_path_factory):
+    X, y = data
+    clf = fit(X, y, max_epochs=3)
+    path = tmp_path_factory.mktemp("saved") / "clf.skshot"
+    skshot.save(clf, path)
+    return clf, path
+
+
+def test_save_and_load_give_an_identical_int_labelled_model(data, saved):
+    X, _ = data
+    clf, path = saved
+    assert_same_model(skshot.load(path), clf, X)
+
+
+@pytest.mark.parametrize("dtype", [str, object])
+def test_string_labels_and_feature_names_are_restored_with_their_dtype(data, tmp_path, dtype):
+    pd = pytest.importorskip("pandas")
+    X, y = data
+    names = np.array(["ant", "bee", "cat"])
+    y_named = np.where(y == -1, "-1", names[np.maximum(y, 0)]).astype(dtype)
+    X_frame = pd.DataFrame(X, columns=["width", "height"])
+    clf = fit(X_frame, y_named, max_epochs=2)
+    skshot.save(clf, tmp_path / "clf.skshot")
+    loaded = skshot.load(tmp_path / "clf.skshot")
+    assert loaded.classes_.dtype == clf.classes_.dtype
+    np.testing.assert_array_equal(loaded.feature_names_in_, ["width", "height"])
+    assert loaded.feature_names_in_.dtype == object
+    assert_same_model(loaded, clf, X_frame)
+
+
+def test_an_image_model_is_restored(digits, tmp_path):
+    X, y = digits
+    keep = np.flatnonzero(y < 3)[:80]
+    X, y = X[keep].reshape(-1, 1, 8, 8), hide_labels(y[keep], 5)
+    clf = fit(X, y, backbone="conv", max_epochs=2, batch_size_unlabeled=32, latent_dim=3)
+    skshot.save(clf, tmp_path / "conv.skshot")
+    loaded = skshot.load(tmp_path / "conv.skshot")
+    assert loaded.input_shape_ == (1, 8, 8)
+    assert_same_model(loaded, clf, X)
+
+
+def test_a_loaded_model_continues_training_as_an_uninterrupted_fit(data, tmp_path):
+    X, y = data
+    full = fit(X, y)
+    clf = fit(X, y, callbacks=[StopAfter(3)])
+    skshot.save(clf, tmp_path / "clf.skshot")
+    loaded = skshot.load(tmp_path / "clf.skshot", callbacks=None)
+    loaded.set_params(warm_start=True).fit(X, y)
+    assert loaded.n_iter_ == 6
+    np.testing.assert_array_equal(loaded.history_[:, "ot_weight"], full.history_[:, "ot_weight"])
+    np.testing.assert_allclose(loaded.predict_proba(X), full.predict_proba(X), rtol=0, atol=1e-6)
+
+
+def test_loading_leaves_the_global_torch_random_state_alone(saved):
+    _, path = saved
+    state = torch.get_rng_state()
+    skshot.load(path)
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_load_never_unpickles(data, saved, monkeypatch):
+    X, _ = data
+    clf, path = saved
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("load unpickled something")
+
+    for module, name in [(pickle, "load"), (pickle, "loads"), (pickle, "Unpickler"),
+                         (torch, "load"), (joblib, "load")]:
+        monkeypatch.setattr(module, name, forbidden)
+    np.testing.assert_array_equal(skshot.load(path).predict_proba(X), clf.predict_proba(X))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks how a CUDA-fitted model loads "
+                    "where no GPU exists")
+def test_a_model_saved_on_cuda_loads_on_the_cpu(data, tmp_path):
+    X, y = data
+    clf = fit(X, y, max_epochs=2)
+    expected = clf.predict_proba(X)
+    skshot.save(clf, tmp_path / "clf.skshot")
+    # What a fit with device="cuda" writes, as far as loading is concerned.
+    rewrite(tmp_path / "clf.skshot", metadata=lambda meta: meta["attributes"].update(
+        device_="cuda:0") or meta["params"].update(device="cuda"))
+    with pytest.warns(DeviceWarning, match=r"fitted on device 'cuda:0'.*loaded on the CPU"):
+        loaded = skshot.load(tmp_path / "clf.skshot")
+    assert loaded.device_ == "cpu" and loaded.get_params()["device"] == "cuda"
+    np.testing.assert_array_equal(loaded.predict_proba(X), expected)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert skshot.load(tmp_path / "clf.skshot", device="cpu").device_ == "cpu"
+    with pytest.raises(ValueError, match="device='tpu9' is not a device PyTorch knows"):
+        skshot.load(tmp_path / "clf.skshot", device="tpu9")
+
+
+def test_a_callable_backbone_is_passed_again_at_load(data, tmp_path):
+    X, y = data
+    clf = fit(X, y, backbone=small_backbone, max_epochs=2)
+    skshot.save(clf, tmp_path / "own.skshot")
+    with pytest.raises(ValueError, match=r"saved without parameters that are not plain data.*"
+                                         r"backbone \(was test_persistence\.small_backbone\).*"
+                                         r"skshot\.load\(path, backbone=\.\.\.\)"):
+        skshot.load(tmp_path / "own.skshot")
+    assert_same_model(skshot.load(tmp_path / "own.skshot", backbone=small_backbone), clf, X)
+
+
+def test_callbacks_and_an_accelerator_are_passed_again_at_load(data, saved, tmp_path):
+    X, y = data
+    clf, _ = saved
+
+    class FakeAccelerator:
+        def prepare(self, obj):
+            return obj
+
+        def backward(self, loss):
+            loss.backward()
+
+    clf = copy.deepcopy(clf).set_params(callbacks=[StopAfter(9)], accelerator=FakeAccelerator())
+    skshot.save(clf, tmp_path / "clf.skshot")
+    with pytest.raises(ValueError, match=r"accelerator \(was a .*FakeAccelerator object\); "
+                                         r"callbacks \(was a builtins\.list object\)"):
+        skshot.load(tmp_path / "clf.skshot")
+    with pytest.raises(ValueError, match="pass accelerator=None"):
+        skshot.load(tmp_path / "clf.skshot", callbacks=None, accelerator=FakeAccelerator())
+    with pytest.raises(ValueError, match=r"load takes only the parameters that the file could "
+                                         r"not store \(accelerator, callbacks\), got lr"):
+        skshot.load(tmp_path / "clf.skshot", callbacks=None, accelerator=None, lr=0.1)
+    loaded = skshot.load(tmp_path / "clf.skshot", callbacks=None, accelerator=None)
+    assert loaded.callbacks is None and loaded.accelerator is None
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+
+
+def test_save_refuses_what_it_cannot_store(data, saved, tmp_path):
+    X, y = data
+    clf, _ = saved
+    with pytest.raises(NotFittedError):
+        skshot.save(ShotVAEClassifier(), tmp_path / "unfitted.skshot")
+    with pytest.raises(TypeError, match="save stores a ShotVAEClassifier, got LabelSpreading"):
+        skshot.save(LabelSpreading().fit(X, y), tmp_path / "other.skshot")
+    odd = copy.deepcopy(clf)
+    odd.extra_ = object()
+    with pytest.raises(ValueError, match="fitted attribute extra_ holds a builtins.object object"):
+        skshot.save(odd, tmp_path / "odd.skshot")
+    assert not (tmp_path / "odd.skshot").exists()
+
+
+def test_a_failed_save_leaves_the_previous_file_intact(data, saved, tmp_path, monkeypatch):
+    X, _ = data
+    clf, original = saved
+    path = tmp_path / "clf.skshot"
+    shutil.copy(original, path)
+    writestr = zipfile.ZipFile.writestr
+
+    def fail_on_the_weights(archive, name, *args, **kwargs):
+        if name == "model.safetensors":
+            raise OSError("disk full")
+        return writestr(archive, name, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile.ZipFile, "writestr", fail_on_the_weights)
+    with pytest.raises(OSError, match="disk full"):
+        skshot.save(clf, path)
+    monkeypatch.undo()
+    assert [p.name for p in tmp_path.iterdir()] == ["clf.skshot"]  # no temporary file left
+    np.testing.assert_array_equal(skshot.load(path).predict_proba(X), clf.predict_proba(X))
+
+
+def drop(*keys):
+    def edit(meta):
+        where = meta
+        for key in keys[:-1]:
+            where = where[key]
+        del where[keys[-1]]
+    return edit
+
+
+def put(value, *keys):
+    def edit(meta):
+        where = meta
+        for key in keys[:-1]:
+            where = where[key]
+        where[keys[-1]] = value
+    return edit
+
+
+def wrong_shape_weights(path):
+    with zipfile.ZipFile(path) as archive:
+        weights = safetensors.torch.load(archive.read("model.safetensors"))
+    key = min(k for k in weights if k.startswith("module.") and k.endswith("weight"))
+    weights[key] = torch.zeros(weights[key].shape[0] + 1, *weights[key].shape[1:])
+    return safetensors.torch.save(weights)
+
+
+@pytest.mark.parametrize("damage, match", [
+    (lambda path: path.write_bytes(b"not a zip archive"),
+     "is not a model file of skshot, or it is truncated or damaged"),
+    (lambda path: path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2]),
+     "truncated or damaged"),
+    (lambda path: path.write_bytes(path.read_bytes()[:-30]), "truncated or damaged"),
+    (lambda path: rewrite(path, metadata_json=b"{not json"), "metadata.json is not valid JSON"),
+    (lambda path: rewrite(path, metadata=put("sklearn", "format")),
+     "does not declare the format 'skshot.ShotVAEClassifier'"),
+    (lambda path: rewrite(path, metadata=put(2, "format_version")),
+     r"is in file format 2, written by a newer skshot .* reads formats up to 1\. Upgrade"),
+    (lambda path: rewrite(path, metadata=put("1", "format_version")),
+     "'format_version' of metadata.json must be of type int, got str"),
+    (lambda path: rewrite(path, metadata=put("four", "params", "latent_dim")),
+     "invalid parameter: The 'latent_dim' parameter of ShotVAEClassifier must be an int"),
+    (lambda path: rewrite(path, metadata=put(3, "params", "no_such_parameter")),
+     "sets parameters this version of skshot does not know: no_such_parameter"),
+    (lambda path: rewrite(path, metadata=drop("params")), "metadata.json lacks 'params'"),
+    (lambda path: rewrite(path, metadata=drop("attributes", "classes_")),
+     "metadata.json lacks the fitted attribute 'classes_'"),
+    (lambda path: rewrite(path, metadata=put({"__tuple__": [2, 0]}, "attributes",
+                                             "input_shape_")),
+     r"input_shape_ must be a tuple of 1 or 3 positive integers, got \(2, 0\)"),
+    (lambda path: rewrite(path, metadata=put("poisson", "attributes", "likelihood_")),
+     "likelihood_ must be 'bernoulli' or 'gaussian'"),
+    (lambda path: rewrite(path, metadata=put("seven", "net", "seed")),
+     "'seed' of metadata.json's net must be of type int"),
+    (lambda path: rewrite(path, metadata=drop("sha256", "model.safetensors")),
+     "metadata.json's sha256 lacks 'model.safetensors'"),
+    (lambda path: rewrite(path, model_safetensors=wrong_shape_weights(path)),
+     "model.safetensors does not match its SHA-256 digest"),
+    (lambda path: rewrite(path, model_safetensors=b"\x00" * 16, metadata=put(
+        hashlib.sha256(b"\x00" * 16).hexdigest(), "sha256", "model.safetensors")),
+     "model.safetensors cannot be read"),
+    (lambda path: rewrite(path, model_safetensors=wrong_shape_weights(path), metadata=put(
+        hashlib.sha256(wrong_shape_weights(path)).hexdigest(), "sha256", "model.safetensors")),
+     r"(?s)the stored weights do not fit the network .*size mismatch for decoder"),
+], ids=["not-a-zip", "truncated-half", "truncated-end", "json-syntax", "other-format",
+        "newer-version", "version-type", "param-type", "unknown-param", "missing-params",
+        "missing-classes", "bad-input-shape", "bad-likelihood", "seed-type", "missing-digest",
+        "altered-weights", "garbage-weights", "wrong-shape-weights"])
+def test_a_damaged_or_altered_file_gives_a_clear_error(saved, tmp_path, damage, match):
+    _, original = saved
+    path = tmp_path / "clf.skshot"
+    shutil.copy(original, path)
+    damage(path)
+    with pytest.raises(ValueError, match=match):
+        skshot.load(path)
+
+
+def test_an_archive_without_the_model_members_is_refused(tmp_path):
+    with zipfile.ZipFile(tmp_path / "other.zip", "w") as archive:
+        archive.writestr("readme.txt", "hello")
+    with pytest.raises(ValueError, match="not a model file of skshot: the archive lacks "
+                                         "metadata.json, model.safetensors"):
+        skshot.load(tmp_path / "other.zip")
+
+
+def test_the_moving_average_teacher_is_saved_and_restored(data, tmp_path):
+    import skshot
+
+    X, y = data
+    clf = fit(X, y, ot_target_ema=0.9)
+    path = tmp_path / "ema.skshot"
+    skshot.save(clf, path)
+    loaded = skshot.load(path)
+    for a, b in zip(clf.net_.teacher_.state_dict().values(),
+                    loaded.net_.teacher_.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+    restored = pickle.loads(pickle.dumps(clf))
+    torch.testing.assert_close(next(restored.net_.teacher_.parameters()),
+                               next(clf.net_.teacher_.parameters()))
