@@ -87,20 +87,22 @@ def sample_fidelity(clf, X_val, y_val, seed=0):
     return prior, restyled
 
 
-def peer(name, protocol):
-    """scikit-learn's semi-supervised estimators, as in ``accuracy.py``."""
+def peer(name, protocol, params=None):
+    """scikit-learn's semi-supervised estimators, as in ``accuracy.py``, with ``params``."""
+    params = params or {}
     if name == "LabelSpreading":
-        spreading = LabelSpreading(kernel="knn", n_neighbors=7, max_iter=100)
+        spreading = LabelSpreading(kernel="knn", max_iter=100, **{"n_neighbors": 7, **params})
         return make_pipeline(PCA(50, random_state=0), spreading) \
             if protocol == "fmnist-100" else spreading
-    return SelfTrainingClassifier(LogisticRegression(max_iter=500), threshold=0.9)
+    return SelfTrainingClassifier(LogisticRegression(max_iter=500),
+                                  **{"threshold": 0.9, **params})
 
 
-def run_peer(name, protocol, draw):
+def run_peer(name, protocol, draw, params=None):
     """Fit a scikit-learn peer on one label draw; same result keys as :func:`run`."""
     X_fit, y_partial, X_val, y_val, _ = split(protocol, draw)
     start = time.perf_counter()
-    model = peer(name, protocol).fit(X_fit, y_partial)
+    model = peer(name, protocol, params).fit(X_fit, y_partial)
     error = 100.0 * (1.0 - float(np.mean(model.predict(X_val) == y_val)))
     return {"protocol": protocol, "draw": draw, "seconds": time.perf_counter() - start,
             "val_error": error, "curve": [error], "parts": {}}
@@ -125,8 +127,10 @@ def run(protocol, draw, params, *, fidelity=False):
     history = clf.history_
     curve = [100.0 * (1.0 - a) for a in history[:, "heldout_acc"]]
     unlabeled = y_partial == -1
+    effective = {k: v for k, v in clf.get_params().items()
+                 if isinstance(v, (int, float, str, bool, type(None)))}
     result = {
-        "protocol": protocol, "draw": draw, "seconds": seconds,
+        "protocol": protocol, "draw": draw, "seconds": seconds, "effective": effective,
         "val_error": 100.0 * (1.0 - float(np.mean(clf.predict(X_val) == y_val))),
         "unlabeled_error": 100.0 * (1.0 - float(np.mean(
             clf.predict(X_fit[unlabeled]) == y_fit[unlabeled]))),

@@ -66,14 +66,14 @@ def plot(results, path):
 
     fig, axes = plt.subplots(len(results), 2, figsize=(11, 3.6 * len(results)), squeeze=False)
     for row, (protocol, by_name) in zip(axes, results.items()):
-        for name, runs in by_name.items():
+        for i, (name, runs) in enumerate(by_name.items()):
             error = _mean_curve(runs)
             epochs = np.arange(1, len(error) + 1)
-            style = "--" if name not in OBJECTIVES else "-"
-            row[0].plot(epochs, error, style, label=name)
+            style = {"linestyle": "--" if name not in OBJECTIVES else "-", "color": f"C{i}"}
+            row[0].plot(epochs, error, label=name, **style)
             rec = _mean_curve(runs, "rec_u")
             if rec is not None:
-                row[1].plot(epochs, rec, style, label=name)
+                row[1].plot(epochs, rec, label=name, **style)
         row[0].set(title=f"{protocol}: held-out error", xlabel="epoch", ylabel="error (%)")
         row[1].set(title=f"{protocol}: unlabeled reconstruction -log p(x|z,y)",
                    xlabel="epoch", ylabel="nats per sample")

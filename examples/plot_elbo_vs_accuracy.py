@@ -115,7 +115,7 @@ plt.show()
 # Both ELBOs rise at the same pace and end close together, M2's slightly
 # higher, while SHOT-VAE ends with the higher test accuracy: a better bound
 # does not make a better classifier. On these small images, with the
-# default ``elbo_weight=0.1`` damping the reconstruction, the gap is a few
+# default ``elbo_weight=0.01`` damping the reconstruction, the gap is a few
 # points; the paper's much larger gap is measured on CIFAR-10 with a deep
 # encoder. Both curves level off at two thirds of the epochs, where the
 # ``"step"`` schedule divides the learning rate by 10.

@@ -40,11 +40,12 @@ y_partial = mask_labels(y, 50, random_state=0)
 # %%
 # Fit
 # ---
-# ``beta`` weights the KL terms of the ELBO. A large value (here 10) puts a
-# high price on the information ``z`` carries, so the model leaves the class
-# to ``y``, which it gets for free on labeled images; with a small ``beta``
-# the code ``z`` also encodes the class and the decoder learns to ignore
-# ``y``, which makes the grid below show one class per row.
+# ``beta`` weights the KL terms of the ELBO. A large value (the default 4,
+# here 10) puts a high price on the information ``z`` carries, so the model
+# leaves the class to ``y``, which it gets for free on labeled images; with a
+# small ``beta`` (the paper's 0.01) the code ``z`` also encodes the class and
+# the decoder learns to ignore ``y``, which makes the grid below show one
+# class per row.
 clf = ShotVAEClassifier(optimizer="adam", lr=1e-3, beta=10.0, max_epochs=MAX_EPOCHS,
                         random_state=0)
 clf.fit(X, y_partial)

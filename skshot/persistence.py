@@ -530,7 +530,8 @@ def _rebuild_net(path, estimator, attributes, net_meta, weights, device):
 
     try:
         net = estimator._build_net(attributes["input_shape_"], attributes["classes_"],
-                                   attributes["likelihood_"], str(device), seed, None)
+                                   attributes["likelihood_"], str(device), seed, None,
+                                   attributes.get("max_epochs_", estimator.max_epochs))
         with torch.random.fork_rng(devices=[]):
             net.initialize()  # random weights, replaced below; the global seed is kept
     except (ValueError, TypeError, RuntimeError) as exc:

@@ -121,7 +121,7 @@ def test_every_objective_fits_and_logs_its_parts(blobs, objective):
 
 def test_warmup_weight_follows_eq16_over_the_fit(blobs):
     X, y = blobs
-    clf = fit_fast(X, hide_labels(y, 5), max_epochs=4, gamma=5.0)
+    clf = fit_fast(X, hide_labels(y, 5), max_epochs=4, gamma=5.0, ot_weight=1.0)
     logged = clf.history_[:, "ot_weight"]
     np.testing.assert_allclose(logged, [warmup_weight(e / 4, 5.0) for e in (1, 2, 3, 4)])
     assert logged[-1] == 1.0
@@ -300,7 +300,7 @@ def test_verbose_levels(blobs, capsys):
     assert capsys.readouterr() == ("", "")
     fit_fast(X, hide_labels(y, 5), max_epochs=3, verbose=1)
     bar = capsys.readouterr().err
-    assert "3/3" in bar and "rec_u=" in bar and "ot_weight=1" in bar
+    assert "3/3" in bar and "rec_u=" in bar and "ot_weight=3" in bar  # the default ot_weight
     fit_fast(X, hide_labels(y, 5), max_epochs=2, verbose=2)
     table = capsys.readouterr().out
     assert "train_loss" in table and "kl_z_u" in table and len(table.splitlines()) == 4

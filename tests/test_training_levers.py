@@ -33,7 +33,7 @@ def digit_images(digits):
 def test_entropy_weight_adds_the_unlabeled_entropy_and_lowers_it(blobs):
     X, y = blobs
     y_partial = hide_labels(y, 3)
-    plain = fit_fast(X, y_partial, max_epochs=8)
+    plain = fit_fast(X, y_partial, max_epochs=8, entropy_weight=0.0)
     assert "ent_u" not in plain.history_[-1]
     sharp = fit_fast(X, y_partial, max_epochs=8, entropy_weight=2.0)
     entropy = sharp.history_[:, "ent_u"]
@@ -139,3 +139,25 @@ def test_heldout_accuracy_refuses_mismatched_lengths(blobs):
     with pytest.raises(ValueError, match="3 samples but 2 labels"):
         fit_fast(X, hide_labels(y, 5), max_epochs=1,
                  callbacks=[HeldOutAccuracy(X[:3], y[:2])])
+
+
+@pytest.mark.parametrize("n_samples, batch, expected", [
+    (300, 64, 100),      # 5 steps per epoch: capped at 100 epochs
+    (60_000, 512, 17),   # 118 steps per epoch: 17 epochs, 2 006 steps
+    (1_000_000, 512, 2),
+])
+def test_auto_max_epochs_aims_at_a_number_of_steps(n_samples, batch, expected):
+    clf = ShotVAEClassifier(batch_size_unlabeled=batch)
+    assert clf._resolve_max_epochs(n_samples) == expected
+    assert ShotVAEClassifier(max_epochs=7)._resolve_max_epochs(n_samples) == 7
+
+
+def test_auto_max_epochs_is_resolved_in_the_fit(blobs):
+    X, y = blobs
+    clf = fit_fast(X, hide_labels(y, 5), max_epochs="auto", batch_size_unlabeled=150)
+    # 300 samples in batches of 150: 2 steps per epoch, capped at 100 epochs
+    assert clf.max_epochs_ == 100 == len(clf.history_) == clf.n_iter_
+    # The warm-up spans the resolved epochs: its maximum is reached at the end.
+    assert clf.history_[-1, "ot_weight"] == clf.ot_weight
+    with pytest.raises(ValueError, match="max_epochs"):
+        ShotVAEClassifier(max_epochs="many").fit(X, hide_labels(y, 5))
