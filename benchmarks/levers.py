@@ -102,6 +102,9 @@ def write_summary(path):
         "(`combined`: the default `max_epochs=\"auto\"`, 21 epochs on 50 000 images); the others",
         "100 epochs. `LabelSpreading` uses 7 neighbours, `LabelSpreading-15` 15. A setting with",
         "fewer than three draws was stopped early, after doing worse than its reference.",
+        "`combined-labelweight3` weights the label term 3 times as much as `combined` does: with",
+        "Adam, whose steps do not depend on the loss's scale, that is `elbo_weight`, `ot_weight` and",
+        "`entropy_weight` divided by 3.",
         "",
     ]
     for protocol in PROTOCOLS:
