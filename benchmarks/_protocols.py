@@ -2,16 +2,21 @@
 
 Every protocol is built from *training* data only: a split of it is held out
 with all of its labels (the validation set), and a few labels per class of
-the rest are kept, drawn anew for each ``draw``. No test split is read here.
+the rest are kept, drawn anew for each ``draw``. No test split is read here:
+Fashion-MNIST's test images are a file of their own, and of each small data
+set a fixed share, :func:`small_test_split`, is set aside before any draw;
+that share is the test split of ``accuracy.py``.
 
 - ``fmnist-100``: Fashion-MNIST's 60 000 training images, 50 000 to train on
   (10 labels per class) and 10 000 held out;
-- ``digits-50``: scikit-learn's 1 797 digits, stratified 80/20 per draw, 5
-  labels per class;
+- ``digits-50``: scikit-learn's 1 797 digits less the 20 % test split,
+  stratified 80/20 per draw, 5 labels per class;
 - ``cancer-20``: scikit-learn's breast cancer data (569 samples, 30
-  features, standardised), stratified 70/30 per draw, 10 labels per class;
+  features, standardised) less the 30 % test split, stratified 70/30 per
+  draw, 10 labels per class;
 - ``wine-30``: scikit-learn's wine data (178 samples, 13 features,
-  standardised), stratified 70/30 per draw, 10 labels per class.
+  standardised) less the 30 % test split, stratified 70/30 per draw, 10
+  labels per class.
 """
 
 import time
@@ -34,6 +39,11 @@ from skshot.datasets import load_fashion_mnist, mask_labels
 PROTOCOLS = {"fmnist-100": ((1, 28, 28), 10), "digits-50": ((1, 8, 8), 5),
              "cancer-20": (None, 10), "wine-30": (None, 10)}
 
+#: Share of each small data set set aside as the test split of ``accuracy.py``
+#: (the same for every draw and seed), and the share of the rest held out for
+#: validation in each draw.
+SMALL_TEST = {"digits": 0.2, "cancer": 0.3, "wine": 0.3}
+SMALL_VALIDATION = SMALL_TEST
 #: Fashion-MNIST training images held out for validation.
 FMNIST_HELD_OUT = 10_000
 _FMNIST = {}
@@ -48,6 +58,23 @@ def _fashion():
     return _FMNIST
 
 
+def small_dataset(name):
+    """``(X, y)`` of a small data set: ``"digits"`` (scaled to [0, 1]), ``"cancer"``, ``"wine"``."""
+    loader = {"digits": load_digits, "cancer": load_breast_cancer, "wine": load_wine}[name]
+    X, y = loader(return_X_y=True)
+    return (X / 16.0 if name == "digits" else X).astype(np.float32), y
+
+
+def small_test_split(name):
+    """``(X_rest, X_test, y_rest, y_test)``: the fixed test split of a small data set.
+
+    ``accuracy.py`` reports on ``X_test``; the validation protocols draw from
+    ``X_rest`` only.
+    """
+    X, y = small_dataset(name)
+    return train_test_split(X, y, test_size=SMALL_TEST[name], stratify=y, random_state=0)
+
+
 def split(protocol, draw):
     """``(X_fit, y_partial, X_val, y_val, y_fit)`` of one label draw of a protocol."""
     _, n_per_class = PROTOCOLS[protocol]
@@ -55,15 +82,11 @@ def split(protocol, draw):
         d = _fashion()
         X_fit, X_val, y_fit, y_val = d["X_fit"], d["X_val"], d["y_fit"], d["y_val"]
     else:
-        if protocol == "digits-50":
-            X, y = load_digits(return_X_y=True)
-            X, size = (X / 16.0).astype(np.float32), 0.2
-        else:
-            X, y = (load_breast_cancer if protocol == "cancer-20" else load_wine)(
-                return_X_y=True)
-            size = 0.3
-        X_fit, X_val, y_fit, y_val = train_test_split(X, y, test_size=size, stratify=y,
-                                                      random_state=draw)
+        name = protocol.split("-")[0]
+        X_rest, _, y_rest, _ = small_test_split(name)
+        X_fit, X_val, y_fit, y_val = train_test_split(
+            X_rest, y_rest, test_size=SMALL_VALIDATION[name], stratify=y_rest,
+            random_state=draw)
         if protocol != "digits-50":
             scaler = StandardScaler().fit(X_fit)
             X_fit, X_val = (scaler.transform(a).astype(np.float32) for a in (X_fit, X_val))

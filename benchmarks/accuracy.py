@@ -1,15 +1,25 @@
 """Test error of ShotVAEClassifier and scikit-learn's semi-supervised estimators.
 
-Protocols (each over several seeds; a seed draws the split and the labels):
+Protocols (each over several seeds; a seed draws the labels, initialises the networks
+and, in the quick profile, draws the Fashion-MNIST subsets):
 
 - ``fmnist-100``: Fashion-MNIST, 10 labels per class, 60 000 training and
   10 000 test images;
 - ``fmnist-1000``: the same with 100 labels per class;
-- ``digits-50``: scikit-learn's digits, stratified 80/20 split, 5 labels per class.
+- ``digits-50``: scikit-learn's digits, stratified 80/20 split, 5 labels per class;
+- ``cancer-20`` and ``wine-30``: scikit-learn's breast cancer (569 samples, 30
+  features, 2 classes) and wine (178 samples, 13 features, 3 classes) data,
+  stratified 70/30 split, 10 labels per class, every method behind a
+  ``StandardScaler`` fitted on the training split.
+
+The small data sets' test split is fixed (``_protocols.small_test_split``):
+the validation protocols that chose the defaults (``levers.py``) never read
+it, and a seed draws the labels (and the networks' initialisation) only.
 
 Methods: ``ShotVAEClassifier`` with ``objective`` ``"m2"``, ``"smooth-elbo"``
-and ``"shot"``; the same network trained on the labeled samples only
-(``objective="supervised"``); ``LabelSpreading(kernel="knn")`` (on 50 PCA
+and ``"shot"``; ``"shot-3x"``, the defaults trained three times as long (the
+check that longer training does not make the model worse); the same network
+trained on the labeled samples only (``objective="supervised"``); ``LabelSpreading(kernel="knn")`` (on 50 PCA
 components for Fashion-MNIST) and ``SelfTrainingClassifier(LogisticRegression())``.
 
 Hyperparameters: for each protocol and method, the candidates of
@@ -19,9 +29,12 @@ with the lowest validation error is then used for every seed. The test split
 is only used for the reported errors.
 
 Writes ``benchmarks/results/accuracy.md`` and ``accuracy.json`` (or
-``accuracy-quick.*`` with ``--quick``).
+``accuracy-quick.*`` with ``--quick``). A run updates the rows it measures
+and keeps the others of the same profile, so protocols and methods can be
+measured in separate runs (``--protocols``, ``--methods``).
 
-Usage: ``python benchmarks/accuracy.py [--quick] [--protocols fmnist-100 digits-50 ...]``
+Usage: ``python benchmarks/accuracy.py [--quick] [--protocols fmnist-100 digits-50 ...]
+[--methods shot shot-3x ...] [--seeds 0]``
 """
 
 import argparse
@@ -35,19 +48,24 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 from sklearn.semi_supervised import LabelSpreading, SelfTrainingClassifier
 
 from skshot import ShotVAEClassifier
 from skshot.datasets import load_fashion_mnist, mask_labels
 
+sys.path.insert(0, str(Path(__file__).parent))
+from _protocols import small_test_split  # noqa: E402
+
 RESULTS = Path(__file__).parent / "results"
 VAE_METHODS = {"m2": "m2", "smooth-elbo": "smooth-elbo", "shot": "shot",
-               "labeled-only": "supervised"}
+               "shot-3x": "shot", "labeled-only": "supervised"}
+#: How many times the default training length each VAE method trains.
+LENGTH_FACTOR = {"shot-3x": 3}
 METHODS = [*VAE_METHODS, "LabelSpreading", "SelfTraining"]
 
 #: Candidate settings per method family, compared on the validation split; the
@@ -65,23 +83,26 @@ QUICK_CANDIDATES = {"vae": [{}], "LabelSpreading": [{"n_neighbors": 15}],
 PROFILES = {
     # quick: Fashion-MNIST subsampled, few epochs, one seed; digits as in full.
     "quick": {"fmnist_train": 6000, "fmnist_test": 2000, "fmnist_epochs": 30,
-              "digits_epochs": 100, "seeds": {"fmnist": [0], "digits": [0, 1, 2]},
-              "validation": {"fmnist": 1000, "digits": 0.2}},
+              "digits_epochs": 100, "tabular_epochs": 100,
+              "seeds": {"fmnist": [0], "digits": [0, 1, 2], "tabular": [0, 1, 2]},
+              "validation": {"fmnist": 1000, "digits": 0.2, "tabular": 0.3}},
     # full: all of Fashion-MNIST, the estimator's default length (max_epochs="auto").
     "full": {"fmnist_train": None, "fmnist_test": None, "fmnist_epochs": "auto",
-             "digits_epochs": "auto", "seeds": {"fmnist": [0, 1, 2], "digits": [0, 1, 2]},
-             "validation": {"fmnist": 5000, "digits": 0.2}},
+             "digits_epochs": "auto", "tabular_epochs": "auto",
+             "seeds": {"fmnist": [0, 1, 2], "digits": [0, 1, 2], "tabular": [0, 1, 2]},
+             "validation": {"fmnist": 5000, "digits": 0.2, "tabular": 0.3}},
 }
 PROTOCOLS = {"fmnist-100": ("fmnist", 10), "fmnist-1000": ("fmnist", 100),
-             "digits-50": ("digits", 5)}
+             "digits-50": ("digits", 5), "cancer-20": ("cancer", 10),
+             "wine-30": ("wine", 10)}
+#: The profile's settings (epochs, seeds, validation size) of each data set.
+FAMILY = {"fmnist": "fmnist", "digits": "digits", "cancer": "tabular", "wine": "tabular"}
 
 
 def load(dataset, seed, profile):
     """Train/test split of one seed: (X_train, y_train, X_test, y_test)."""
-    if dataset == "digits":
-        X, y = load_digits(return_X_y=True)
-        X = (X / 16.0).astype(np.float32)
-        return train_test_split(X, y, test_size=0.2, stratify=y, random_state=seed)
+    if dataset != "fmnist":  # a fixed test split, which no validation protocol reads
+        return small_test_split(dataset)
     X_train, y_train = load_fashion_mnist(subset="train", return_X_y=True)
     X_test, y_test = load_fashion_mnist(subset="test", return_X_y=True)
     rng = np.random.RandomState(seed)
@@ -91,15 +112,24 @@ def load(dataset, seed, profile):
     return X_train[train], X_test[test], y_train[train], y_test[test]
 
 
-def make_model(method, dataset, params, epochs, seed):
+def make_model(method, dataset, params, epochs, seed, n_train):
     if method in VAE_METHODS:
-        return ShotVAEClassifier(objective=VAE_METHODS[method], max_epochs=epochs,
-                                 random_state=seed, **params)
-    if method == "LabelSpreading":
-        spreading = LabelSpreading(kernel="knn", max_iter=100, **params)
-        return make_pipeline(PCA(50, random_state=seed), spreading) \
-            if dataset == "fmnist" else spreading
-    return SelfTrainingClassifier(LogisticRegression(max_iter=500), **params)
+        model = ShotVAEClassifier(objective=VAE_METHODS[method], random_state=seed, **params)
+        factor = LENGTH_FACTOR.get(method, 1)
+        if factor > 1 and epochs == "auto":
+            epochs = factor * model.set_params(max_epochs="auto")._resolve_max_epochs(n_train)
+        elif factor > 1:
+            epochs = factor * epochs
+        model.set_params(max_epochs=epochs)
+    elif method == "LabelSpreading":
+        model = LabelSpreading(kernel="knn", max_iter=100, **params)
+        if dataset == "fmnist":
+            model = make_pipeline(PCA(50, random_state=seed), model)
+    else:
+        model = SelfTrainingClassifier(LogisticRegression(max_iter=500), **params)
+    if FAMILY[dataset] == "tabular":
+        model = make_pipeline(StandardScaler(), model)
+    return model
 
 
 #: Parameters that only the ELBO and OT terms read, not the labeled-only loss.
@@ -119,7 +149,7 @@ def candidates(method, quick=False):
 
 
 def run_one(method, dataset, params, epochs, seed, X, y_partial, X_eval, y_eval):
-    model = make_model(method, dataset, params, epochs, seed)
+    model = make_model(method, dataset, params, epochs, seed, len(X))
     start = time.perf_counter()
     model.fit(X, y_partial)
     seconds = time.perf_counter() - start
@@ -132,7 +162,7 @@ def select(method, dataset, n_per_class, profile, epochs, quick):
     if len(options) == 1:
         return options[0], {}
     X_train, _, y_train, _ = load(dataset, 0, profile)
-    size = profile["validation"][dataset]
+    size = profile["validation"][FAMILY[dataset]]
     X_fit, X_val, y_fit, y_val = train_test_split(X_train, y_train, test_size=size,
                                                   stratify=y_train, random_state=0)
     y_partial = mask_labels(y_fit, n_per_class, random_state=0)
@@ -149,24 +179,33 @@ def main(argv=None):
     parser.add_argument("--protocols", nargs="+", default=list(PROTOCOLS),
                         choices=list(PROTOCOLS))
     parser.add_argument("--methods", nargs="+", default=METHODS, choices=METHODS)
+    parser.add_argument("--seeds", nargs="+", type=int, default=None,
+                        help="seeds to run instead of the profile's (the table counts them)")
     args = parser.parse_args(argv)
     name = "quick" if args.quick else "full"
     profile = PROFILES[name]
     started = time.perf_counter()
-    results = {"profile": name, "date": time.strftime("%Y-%m-%d"),
-               "machine": (f"{platform.platform()}, {platform.machine()}, "
-                           f"{os.cpu_count()} cores, {torch.get_num_threads()} PyTorch "
-                           "thread(s)"),
-               "settings": profile, "protocols": {}}
+    stem = "accuracy-quick" if args.quick else "accuracy"
+    results = {"protocols": {}}
+    previous = RESULTS / f"{stem}.json"
+    if previous.exists():  # keep the rows that this run does not measure
+        kept = json.loads(previous.read_text())
+        if kept.get("settings") == json.loads(json.dumps(profile)):
+            results = kept
+    results.update({"profile": name, "date": time.strftime("%Y-%m-%d"),
+                    "machine": (f"{platform.platform()}, {platform.machine()}, "
+                                f"{os.cpu_count()} cores, {torch.get_num_threads()} PyTorch "
+                                "thread(s)"),
+                    "settings": profile})
     for protocol in args.protocols:
         dataset, n_per_class = PROTOCOLS[protocol]
-        epochs = profile[f"{dataset}_epochs"]
-        rows = {}
+        epochs = profile[f"{FAMILY[dataset]}_epochs"]
+        rows = results["protocols"].setdefault(protocol, {})
         for method in args.methods:
             params, validation = select(method, dataset, n_per_class, profile, epochs,
                                         args.quick)
             errors, seconds = [], []
-            for seed in profile["seeds"][dataset]:
+            for seed in args.seeds or profile["seeds"][FAMILY[dataset]]:
                 X_train, X_test, y_train, y_test = load(dataset, seed, profile)
                 y_partial = mask_labels(y_train, n_per_class, random_state=seed)
                 error, fit_seconds = run_one(method, dataset, params, epochs, seed, X_train,
@@ -179,9 +218,8 @@ def main(argv=None):
                   f"{np.std(errors):4.2f} %  fit {statistics.median(seconds):6.1f} s  "
                   f"{params}", flush=True)
             # Written after every method, so that an interrupted run keeps its rows.
-            results["protocols"][protocol] = rows
             results["run_seconds"] = time.perf_counter() - started
-            write(results, "accuracy-quick" if args.quick else "accuracy")
+            write(results, stem)
 
 
 def write(results, stem):
@@ -192,7 +230,7 @@ def write(results, stem):
         "# Accuracy",
         "",
         (f"Profile `{results['profile']}`, measured {results['date']} on {results['machine']}; "
-        f"the whole run took {results['run_seconds'] / 60:.1f} minutes."),
+        f"the latest run took {results['run_seconds'] / 60:.1f} minutes."),
         "",
         "Test error in % (mean ± standard deviation over the seeds) and median fit time.",
         "",
@@ -213,7 +251,8 @@ def write(results, stem):
         ("For each protocol and method, every candidate setting was fitted once on the "
         "training data of seed 0 minus a stratified validation split "
         f"({profile['validation']['fmnist']} Fashion-MNIST images, "
-        f"{profile['validation']['digits']:.0%} of digits), with the protocol's labels "
+        f"{profile['validation']['digits']:.0%} of digits, "
+        f"{profile['validation']['tabular']:.0%} of the tabular sets), with the protocol's labels "
         "per class; the candidate with the lowest error on the validation split was used "
         "for every seed (a method with a single candidate was not compared). The test "
         "split played no part. Validation errors (%):"),

@@ -13,8 +13,9 @@ paper's Fig. 5: accuracy as the ELBO improves) and writes
 ``benchmarks/results/trajectory.png``, ``trajectory.json`` and
 ``trajectory.md``.
 
-Usage: ``python benchmarks/trajectory.py [--quick] [--draws 0 1 2]``
-(``--quick``: 3 epochs on Fashion-MNIST, for a smoke run).
+Usage: ``python benchmarks/trajectory.py [--quick] [--draws 0 1 2] [--protocols digits-50]``
+(``--quick``: 3 epochs on Fashion-MNIST, for a smoke run). A run replaces the
+protocols it measures and keeps the others.
 """
 
 import argparse
@@ -128,7 +129,11 @@ def main(argv=None):
     epochs = dict(args.epochs)
     if args.quick:
         epochs = {"fmnist-100": 3, "digits-50": 20, **epochs}
-    write(curves(args.protocols, args.draws, settings, epochs), args)
+    results = curves(args.protocols, args.draws, settings, epochs)
+    previous = RESULTS / f"trajectory{'-quick' if args.quick else ''}.json"
+    if previous.exists():  # keep the protocols that this run does not measure
+        results = {**json.loads(previous.read_text()), **results}
+    write(results, args)
 
 
 if __name__ == "__main__":

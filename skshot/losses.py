@@ -36,6 +36,7 @@ __all__ = [
     "smooth_labels",
     "categorical_entropy",
     "ema_update",
+    "sharpen",
     "warmup_weight",
 ]
 
@@ -359,6 +360,26 @@ def categorical_entropy(logits):
     """
     log_pi = torch.log_softmax(logits, dim=-1)
     return -(log_pi.exp() * log_pi).sum(dim=-1)
+
+
+def sharpen(logits, temperature):
+    """Class distribution sharpened by a temperature, ``pi_k^(1/T) / sum_j pi_j^(1/T)``.
+
+    With ``pi = softmax(logits)`` this is ``softmax(logits / T)``, computed so
+    from the logits. ``T < 1`` moves the mass towards the most probable class
+    (as MixMatch sharpens its guessed labels), ``T = 1`` returns ``pi``.
+
+    Parameters
+    ----------
+    logits : torch.Tensor of shape (B, K)
+    temperature : float
+        ``T > 0``.
+
+    Returns
+    -------
+    probs : torch.Tensor of shape (B, K)
+    """
+    return torch.softmax(logits / temperature, dim=-1)
 
 
 @torch.no_grad()

@@ -18,7 +18,8 @@ ELBO part is multiplied by ``elbo_weight``; the label terms (``KLsmooth``,
 ``alpha * CE``) and the OT term are not. With ``entropy_weight > 0`` every
 objective but ``"supervised"`` adds ``entropy_weight * H(q(y|x_u))``, the
 entropy of the unlabeled samples' class distributions (entropy
-minimisation). Each part is averaged over its own batch.
+minimisation). With ``ot_target_temperature < 1`` the partners' class
+distributions that make the OT targets are sharpened first. Each part is averaged over its own batch.
 """
 
 import torch
@@ -56,7 +57,8 @@ class SemiSupervisedObjective(nn.Module):
 
     def __init__(self, objective="shot", likelihood="bernoulli", epsilon=1e-3, beta=0.01,
                  elbo_weight=1.0, temperature=0.67, alpha=1.0, optimal_match=True,
-                 mixup_alpha=1.0, ot_kl_direction="forward", entropy_weight=0.0):
+                 mixup_alpha=1.0, ot_kl_direction="forward", entropy_weight=0.0,
+                 ot_target_temperature=1.0):
         super().__init__()
         if objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
@@ -71,6 +73,7 @@ class SemiSupervisedObjective(nn.Module):
         self.mixup_alpha = mixup_alpha
         self.ot_kl_direction = ot_kl_direction
         self.entropy_weight = entropy_weight
+        self.ot_target_temperature = ot_target_temperature
 
     def forward(self, module, x_l, y_l, x_u, ot_weight=1.0, teacher=None):
         """Loss of one step.
@@ -157,7 +160,7 @@ class SemiSupervisedObjective(nn.Module):
             # once, as a parameter of the estimator.
             lam = torch.distributions.Beta(concentration, concentration,
                                            validate_args=False).sample()
-            pi = torch.softmax(logits, dim=-1)
+            pi = losses.sharpen(logits, self.ot_target_temperature)
             target = losses.mixup(pi, pi[partner], lam)
             x_mix = losses.mixup(x_u, x_u[partner], lam)
         logits_mix = module.encode(x_mix)[2]

@@ -42,8 +42,8 @@ def tiny_fashion(tmp_path, monkeypatch):
 def test_accuracy_script_writes_its_tables(tiny_fashion, tmp_path, monkeypatch):
     accuracy = load_script("accuracy")
     tiny = {"fmnist_train": 250, "fmnist_test": 80, "fmnist_epochs": 1, "digits_epochs": 1,
-            "seeds": {"fmnist": [0, 1], "digits": [0]},
-            "validation": {"fmnist": 50, "digits": 0.2}}
+            "tabular_epochs": 2, "seeds": {"fmnist": [0, 1], "digits": [0], "tabular": [0]},
+            "validation": {"fmnist": 50, "digits": 0.2, "tabular": 0.3}}
     monkeypatch.setitem(accuracy.PROFILES, "quick", tiny)
     monkeypatch.setattr(accuracy, "RESULTS", tmp_path / "results")
     monkeypatch.setitem(accuracy.QUICK_CANDIDATES, "vae", [
@@ -67,6 +67,25 @@ def test_accuracy_script_writes_its_tables(tiny_fashion, tmp_path, monkeypatch):
     table = (tmp_path / "results" / "accuracy-quick.md").read_text()
     assert table.count("| fmnist-100 | ") >= len(accuracy.METHODS)
     assert "How the settings were chosen" in table
+
+    # A later run of other protocols and methods adds its rows and keeps the others.
+    accuracy.main(["--quick", "--protocols", "wine-30", "--methods", "shot", "shot-3x",
+                   "SelfTraining"])
+    updated = json.loads((tmp_path / "results" / "accuracy-quick.json").read_text())
+    assert updated["protocols"]["fmnist-100"] == results["protocols"]["fmnist-100"]
+    assert list(updated["protocols"]["wine-30"]) == ["shot", "shot-3x", "SelfTraining"]
+    assert "| wine-30 | shot-3x | " in (tmp_path / "results" / "accuracy-quick.md").read_text()
+
+
+def test_accuracy_script_trains_the_long_method_three_times_as_long():
+    accuracy = load_script("accuracy")
+    for epochs, n_train, expected in [(4, 100, 12), ("auto", 1437, 300),
+                                      ("auto", 60000, 3 * 17)]:
+        model = accuracy.make_model("shot-3x", "digits", {}, epochs, 0, n_train)
+        assert model.max_epochs == expected
+        assert accuracy.make_model("shot", "digits", {}, epochs, 0, n_train).max_epochs == epochs
+    tabular = accuracy.make_model("SelfTraining", "wine", {}, "auto", 0, 100)
+    assert type(tabular[0]).__name__ == "StandardScaler"
 
 
 def test_levers_script_records_every_draw_and_summarises(tmp_path):
@@ -105,3 +124,26 @@ def test_trajectory_script_draws_each_objective(tiny_fashion, tmp_path, monkeypa
             assert len(runs[0]["curve"]) == 2
     assert (tmp_path / "trajectory-quick.png").stat().st_size > 10_000
     assert (tmp_path / "trajectory-quick.md").read_text().count("| digits-50 |") == len(names)
+
+
+def _rows(X):
+    return sorted(map(bytes, np.ascontiguousarray(X, dtype=np.float32)))
+
+
+@pytest.mark.parametrize("protocol", ["digits-50", "cancer-20", "wine-30"])
+def test_validation_protocols_never_read_the_small_sets_test_split(protocol):
+    load_script("levers")  # puts the benchmarks folder on the path
+    protocols = importlib.import_module("_protocols")
+    accuracy = load_script("accuracy")
+    name = protocol.split("-")[0]
+    X_rest, X_test, y_rest, y_test = protocols.small_test_split(name)
+    X_acc_train, X_acc_test, _, y_acc_test = accuracy.load(name, 2, accuracy.PROFILES["full"])
+    np.testing.assert_array_equal(X_acc_test, X_test)  # the test split of accuracy.py
+    np.testing.assert_array_equal(y_acc_test, y_test)
+    np.testing.assert_array_equal(X_acc_train, X_rest)
+    for draw in (0, 1, 2):
+        X_fit, y_partial, X_val, y_val, y_fit = protocols.split(protocol, draw)
+        assert len(X_fit) + len(X_val) == len(X_rest)
+        if protocol == "digits-50":  # unscaled: the rows themselves are X_rest's
+            assert _rows(np.concatenate([X_fit, X_val])) == _rows(X_rest)
+        assert sorted(np.concatenate([y_fit, y_val])) == sorted(y_rest)

@@ -631,3 +631,22 @@ def test_ema_update_against_explicit_average():
     np.testing.assert_array_equal(averaged[0].numpy(), np.arange(3.0))
     with pytest.raises(ValueError, match="as many"):
         losses.ema_update(averaged, current[:1], 0.5)
+
+
+def test_sharpen_is_the_renormalised_power_of_the_probabilities():
+    logits = torch.randn(6, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    pi = special.softmax(logits.numpy(), axis=1)
+    for temperature in (0.25, 0.5, 1.0, 3.0):
+        expected = pi ** (1.0 / temperature)
+        expected /= expected.sum(axis=1, keepdims=True)
+        np.testing.assert_allclose(losses.sharpen(logits, temperature).numpy(), expected,
+                                   rtol=1e-10)
+
+
+def test_sharpen_moves_mass_to_the_most_probable_class_and_keeps_the_order():
+    logits = torch.tensor([[2.0, 1.0, -1.0], [0.0, 0.0, 0.0]], dtype=torch.float64)
+    plain, sharp = torch.softmax(logits, dim=1), losses.sharpen(logits, 0.5)
+    assert sharp[0, 0] > plain[0, 0]
+    assert torch.equal(sharp.argsort(dim=1)[0], plain.argsort(dim=1)[0])
+    torch.testing.assert_close(sharp[1], plain[1])  # a uniform distribution stays uniform
+    assert torch.isfinite(losses.sharpen(torch.tensor([[1e4, -1e4]]), 0.1)).all()

@@ -113,7 +113,8 @@ def expected_step(module, x_l, y_l, x_u, ot_weight=1.0, seed=0, teacher=None, **
     """(loss, parts) of one step, computed from the formulas with the same random draws."""
     kw = {"objective": "shot", "likelihood": "bernoulli", "epsilon": 1e-3, "beta": 0.01,
           "elbo_weight": 1.0, "temperature": 0.67, "alpha": 1.0, "optimal_match": True,
-          "mixup_alpha": 1.0, "ot_kl_direction": "forward", "entropy_weight": 0.0, **kw}
+          "mixup_alpha": 1.0, "ot_kl_direction": "forward", "entropy_weight": 0.0,
+          "ot_target_temperature": 1.0, **kw}
     x_l, y_l, x_u = x_l.numpy(), y_l.numpy(), x_u.numpy()
     n_l, n_u, n_classes = len(x_l), len(x_u), N_CLASSES
     torch.manual_seed(seed)
@@ -158,6 +159,9 @@ def expected_step(module, x_l, y_l, x_u, ot_weight=1.0, seed=0, teacher=None, **
         mu_u, logvar_u, pi_u = mu[n_l:], logvar[n_l:], np.exp(log_pi[n_l:])
         if teacher is not None:  # the targets' class distributions come from the teacher
             pi_u = special.softmax(np_encode(teacher, x_u)[2], axis=-1)
+        # sharpening: pi^(1/T), renormalised
+        pi_u = pi_u ** (1.0 / kw["ot_target_temperature"])
+        pi_u = pi_u / pi_u.sum(axis=1, keepdims=True)
         if kw["optimal_match"]:
             partner = np_optimal_partners(mu_u, logvar_u)
         else:
@@ -202,6 +206,8 @@ CASES = [
     ("smooth-elbo", "gaussian", {"entropy_weight": 2.0}),
     ("m2", "bernoulli", {"entropy_weight": 0.5, "alpha": 2.0}),
     ("supervised", "bernoulli", {"entropy_weight": 0.5}),
+    ("shot", "bernoulli", {"ot_target_temperature": 0.5, "optimal_match": False}),
+    ("shot", "gaussian", {"ot_target_temperature": 2.0, "ot_kl_direction": "reverse"}),
 ]
 
 

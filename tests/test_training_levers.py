@@ -109,6 +109,7 @@ def test_translation_is_applied_to_images_only(digit_images, blobs):
     ({"ot_target_ema": 1.0}, "ot_target_ema"),
     ({"entropy_weight": -1.0}, "entropy_weight"),
     ({"ot_weight": -0.5}, "ot_weight"),
+    ({"ot_target_temperature": 0.0}, "ot_target_temperature"),
 ])
 def test_bad_lever_parameters_are_refused(digits, params, message):
     X, y = digits
@@ -161,3 +162,14 @@ def test_auto_max_epochs_is_resolved_in_the_fit(blobs):
     assert clf.history_[-1, "ot_weight"] == clf.ot_weight
     with pytest.raises(ValueError, match="max_epochs"):
         ShotVAEClassifier(max_epochs="many").fit(X, hide_labels(y, 5))
+
+
+def test_ot_target_temperature_reaches_the_objective_and_changes_the_fit(blobs):
+    X, y = blobs
+    y_partial = hide_labels(y, 5)
+    plain = fit_fast(X, y_partial, max_epochs=3)
+    sharp = fit_fast(X, y_partial, max_epochs=3, ot_target_temperature=0.5)
+    assert plain.net_.criterion_.ot_target_temperature == 1.0
+    assert sharp.net_.criterion_.ot_target_temperature == 0.5
+    # same seed and draws, other targets: the OT term differs from the first step on
+    assert sharp.history_[0, "ot"] != plain.history_[0, "ot"]
