@@ -18,8 +18,9 @@ ELBO part is multiplied by ``elbo_weight``; the label terms (``KLsmooth``,
 ``alpha * CE``) and the OT term are not. With ``entropy_weight > 0`` every
 objective but ``"supervised"`` adds ``entropy_weight * H(q(y|x_u))``, the
 entropy of the unlabeled samples' class distributions (entropy
-minimisation). With ``ot_target_temperature < 1`` the partners' class
-distributions that make the OT targets are sharpened first. Each part is averaged over its own batch.
+minimisation). With ``ot_target_temperature < 1`` the class distributions
+that make the OT targets are sharpened first. Each part is averaged over its
+own batch.
 """
 
 import torch
