@@ -34,7 +34,7 @@ from skorch.helper import predefined_split
 
 from ._accelerate import accelerated_net_class
 from ._data import SemiSupervisedData
-from ._device import check_device
+from ._device import check_device, resolve_device
 from ._labels import encode_partial_labels, unlabeled_mask
 from ._net import ShotVAENet, softmax_float64
 from .backbones import BACKBONES
@@ -51,12 +51,6 @@ AUTO_STEPS = 2000
 AUTO_MAX_EPOCHS = 100
 #: Number of shared standard-normal draws of z in :meth:`ShotVAEClassifier.score_samples`.
 _ELBO_DRAWS = 16
-
-
-def _resolve_device(device):
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
 
 
 def _resolve_likelihood(likelihood, X):
@@ -637,7 +631,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
             _resolve_likelihood(likelihood, X)  # bernoulli: the range check
         else:
             likelihood = _resolve_likelihood(self.likelihood, X)
-            device = _resolve_device(self.device) if self.accelerator is None \
+            device = resolve_device(self.device) if self.accelerator is None \
                 else self.accelerator.device
             seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
 
