@@ -213,13 +213,23 @@ def main(argv=None):
                 errors.append(error)
                 seconds.append(fit_seconds)
             rows[method] = {"errors": errors, "fit_seconds": seconds, "params": params,
-                            "validation_errors": validation}
+                            "validation_errors": validation,
+                            "measured": {"date": time.strftime("%Y-%m-%d"),
+                                         "threads": torch.get_num_threads()}}
             print(f"{protocol:12s} {method:14s} error {np.mean(errors):5.2f} ± "
                   f"{np.std(errors):4.2f} %  fit {statistics.median(seconds):6.1f} s  "
                   f"{params}", flush=True)
             # Written after every method, so that an interrupted run keeps its rows.
             results["run_seconds"] = time.perf_counter() - started
             write(results, stem)
+
+
+def _measured(row):
+    """``"date, N thread(s)"`` of a row, or "–" for a row without the record."""
+    measured = row.get("measured")
+    if not measured:
+        return "–"
+    return f"{measured['date']}, {measured['threads']} thread(s)"
 
 
 def write(results, stem):
@@ -229,13 +239,15 @@ def write(results, stem):
     lines = [
         "# Accuracy",
         "",
-        (f"Profile `{results['profile']}`, measured {results['date']} on {results['machine']}; "
-        f"the latest run took {results['run_seconds'] / 60:.1f} minutes."),
+        (f"Profile `{results['profile']}`; the latest run: {results['date']} on "
+         f"{results['machine']}, {results['run_seconds'] / 60:.1f} minutes. Rows of earlier "
+         "runs are kept; `measured` gives each row's date and PyTorch threads (fit times "
+         "compare only between rows measured alike)."),
         "",
         "Test error in % (mean ± standard deviation over the seeds) and median fit time.",
         "",
-        "| protocol | method | test error (%) | fit (s) | seeds | chosen setting |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| protocol | method | test error (%) | fit (s) | seeds | chosen setting | measured |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for protocol, rows in results["protocols"].items():
         for method, row in rows.items():
@@ -243,7 +255,7 @@ def write(results, stem):
             lines.append(
                 f"| {protocol} | {method} | {np.mean(errors):.2f} ± {np.std(errors):.2f} | "
                 f"{statistics.median(row['fit_seconds']):.1f} | {len(errors)} | "
-                f"`{json.dumps(row['params'])}` |")
+                f"`{json.dumps(row['params'])}` | {_measured(row)} |")
     lines += [
         "",
         "## How the settings were chosen",

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
 
@@ -64,7 +65,10 @@ def test_accuracy_script_writes_its_tables(tiny_fashion, tmp_path, monkeypatch):
             assert row["params"] in candidates
             compared = len(accuracy.candidates(method, quick=True))
             assert len(row["validation_errors"]) == (compared if compared > 1 else 0)
+            assert row["measured"] == {"date": results["date"],
+                                       "threads": torch.get_num_threads()}
     table = (tmp_path / "results" / "accuracy-quick.md").read_text()
+    assert f"| {results['date']}, {torch.get_num_threads()} thread(s) |" in table
     assert table.count("| fmnist-100 | ") >= len(accuracy.METHODS)
     assert "How the settings were chosen" in table
 
