@@ -242,7 +242,8 @@ def write(results, stem):
         (f"Profile `{results['profile']}`; the latest run: {results['date']} on "
          f"{results['machine']}, {results['run_seconds'] / 60:.1f} minutes. Rows of earlier "
          "runs are kept; `measured` gives each row's date and PyTorch threads (fit times "
-         "compare only between rows measured alike)."),
+         "compare only between rows measured alike; \"–\": a row measured before rows "
+         "recorded it)."),
         "",
         "Test error in % (mean ± standard deviation over the seeds) and median fit time.",
         "",
