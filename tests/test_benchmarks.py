@@ -151,3 +151,23 @@ def test_validation_protocols_never_read_the_small_sets_test_split(protocol):
         if protocol == "digits-50":  # unscaled: the rows themselves are X_rest's
             assert _rows(np.concatenate([X_fit, X_val])) == _rows(X_rest)
         assert sorted(np.concatenate([y_fit, y_val])) == sorted(y_rest)
+
+
+def test_partners_script_measures_what_z_holds(tmp_path):
+    partners = load_script("partners")
+    out = tmp_path / "partners.md"
+    partners.main(["--protocol", "wine-30", "--draws", "0", "1", "--out", str(out),
+                   "--settings", '{"small": {"hidden_sizes": [16], "max_epochs": 2}}'])
+    table = out.read_text()
+    row = next(line for line in table.splitlines() if line.startswith("| small |"))
+    cells = [c.strip() for c in row.strip("|").split("|")][2:]
+    assert len(cells) == 5
+    means = [float(c.split(" ± ")[0]) for c in cells]
+    assert all(0.0 <= m <= 100.0 for m in means)
+
+
+def test_same_class_neighbour_counts_the_nearest_other_sample():
+    partners = load_script("partners")
+    features = np.array([[0.0], [0.1], [5.0], [5.2], [9.0]])
+    # nearest others: 1, 0, 3, 2, 3 -> classes 0, 0, 1, 1, 1 against 0, 0, 1, 1, 0
+    assert partners.same_class_neighbour(features, np.array([0, 0, 1, 1, 0])) == 80.0
