@@ -19,6 +19,7 @@ that share is the test split of ``accuracy.py``.
   labels per class.
 """
 
+import statistics
 import time
 
 import numpy as np
@@ -110,11 +111,25 @@ def sample_fidelity(clf, X_val, y_val, seed=0):
     return prior, restyled
 
 
+def label_spreading(**params):
+    """``LabelSpreading`` on a k-nearest-neighbour graph (7 neighbours unless ``params`` say)."""
+    return LabelSpreading(kernel="knn", max_iter=100, **{"n_neighbors": 7, **params})
+
+
+def mean_sd(values):
+    """``"mean ± sd"`` (sample standard deviation) of the values that are not None, or "–"."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return "–"
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.1f} ± {sd:.1f}"
+
+
 def peer(name, protocol, params=None):
     """scikit-learn's semi-supervised estimators, as in ``accuracy.py``, with ``params``."""
     params = params or {}
     if name == "LabelSpreading":
-        spreading = LabelSpreading(kernel="knn", max_iter=100, **{"n_neighbors": 7, **params})
+        spreading = label_spreading(**params)
         return make_pipeline(PCA(50, random_state=0), spreading) \
             if protocol == "fmnist-100" else spreading
     return SelfTrainingClassifier(LogisticRegression(max_iter=500),

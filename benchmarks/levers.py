@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _protocols import PROTOCOLS, run, run_peer, threads  # noqa: E402
+from _protocols import PROTOCOLS, mean_sd, run, run_peer, threads  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -66,14 +66,6 @@ def main(argv=None):
                 print(f"{name:28s} {protocol:10s} draw {draw}: {result['val_error']:5.1f} % "
                       f"(best {result['curve'][best]:.1f} at epoch {best + 1}) "
                       f"{result['seconds']:6.1f} s", flush=True)
-
-
-def _mean_sd(values):
-    values = [v for v in values if v is not None]
-    if not values:
-        return "–"
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.1f} ± {sd:.1f}"
 
 
 def write_summary(path):
@@ -140,11 +132,11 @@ def write_summary(path):
             best = [min(r["curve"]) for r in runs]
             best_epoch = [1 + r["curve"].index(min(r["curve"])) for r in runs]
             fid = ("–" if "fidelity_prior" not in runs[0] else
-                   f"{_mean_sd([100 * r['fidelity_prior'] for r in runs])} / "
-                   f"{_mean_sd([100 * r['fidelity_restyled'] for r in runs])}")
+                   f"{mean_sd([100 * r['fidelity_prior'] for r in runs])} / "
+                   f"{mean_sd([100 * r['fidelity_restyled'] for r in runs])}")
             lines.append(
                 f"| {key[1]} | `{key[2]}` | {len(runs)} | "
-                f"{_mean_sd([r['val_error'] for r in runs])} | {_mean_sd(best)} | "
+                f"{mean_sd([r['val_error'] for r in runs])} | {mean_sd(best)} | "
                 f"{statistics.mean(best_epoch):.0f} | {len(runs[0]['curve'])} | "
                 f"{statistics.mean(r['seconds'] for r in runs):.0f} | {fid} |")
         lines.append("")

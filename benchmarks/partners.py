@@ -23,16 +23,14 @@ It writes ``benchmarks/results/partners.md``.
 
 import argparse
 import json
-import statistics
 import sys
 from pathlib import Path
 
 import numpy as np
 from sklearn.neighbors import NearestNeighbors
-from sklearn.semi_supervised import LabelSpreading
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _protocols import PROTOCOLS, split, threads  # noqa: E402
+from _protocols import PROTOCOLS, label_spreading, mean_sd, split, threads  # noqa: E402
 
 from skshot import ShotVAEClassifier  # noqa: E402
 
@@ -49,7 +47,7 @@ def same_class_neighbour(features, y):
 
 def spreading_error(features, y_partial, features_val, y_val):
     """Validation error (%) of k-NN label spreading on ``features``."""
-    model = LabelSpreading(kernel="knn", n_neighbors=15).fit(features, y_partial)
+    model = label_spreading(n_neighbors=15).fit(features, y_partial)
     return 100.0 * float(np.mean(model.predict(features_val) != y_val))
 
 
@@ -90,11 +88,7 @@ def main(argv=None):
              "| --- | --- | " + " | ".join("---" for _ in columns) + " |"]
     for name, params in args.settings.items():
         runs = [measure(args.protocol, draw, params) for draw in args.draws]
-        cells = []
-        for key, _ in columns:
-            values = [run[key] for run in runs]
-            sd = statistics.stdev(values) if len(values) > 1 else 0.0
-            cells.append(f"{statistics.mean(values):.1f} ± {sd:.1f}")
+        cells = [mean_sd([run[key] for run in runs]) for key, _ in columns]
         lines.append(f"| {name} | `{json.dumps(params)}` | " + " | ".join(cells) + " |")
         print(lines[-1], flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
