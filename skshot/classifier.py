@@ -46,7 +46,7 @@ __all__ = ["ShotVAEClassifier"]
 
 _OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 #: ``max_epochs="auto"``: as many epochs as give this many training steps, ...
-AUTO_STEPS = 2000
+AUTO_STEPS = 4000
 #: ... but at most this many epochs.
 AUTO_MAX_EPOCHS = 100
 #: Number of shared standard-normal draws of z in :meth:`ShotVAEClassifier.score_samples`.
