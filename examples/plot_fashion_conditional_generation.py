@@ -45,7 +45,7 @@ y_partial = mask_labels(y, 50, random_state=0)
 # ``y``, which it gets for free on labeled images. With a small ``beta`` (the
 # paper's 0.01) the code ``z`` also encodes the class and the decoder learns
 # to ignore ``y``, which makes the grid below show one class per row.
-# ``max_epochs="auto"`` trains about 2 000 steps (50 epochs of these 20 000
+# ``max_epochs="auto"`` trains about 4 000 steps (100 epochs of these 20 000
 # images).
 clf = ShotVAEClassifier(random_state=0, **({"max_epochs": 2} if SMOKE else {}))
 clf.fit(X, y_partial)

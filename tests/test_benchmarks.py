@@ -84,7 +84,7 @@ def test_accuracy_script_writes_its_tables(tiny_fashion, tmp_path, monkeypatch):
 def test_accuracy_script_trains_the_long_method_three_times_as_long():
     accuracy = load_script("accuracy")
     for epochs, n_train, expected in [(4, 100, 12), ("auto", 1437, 300),
-                                      ("auto", 60000, 3 * 17)]:
+                                      ("auto", 60000, 3 * 34)]:
         model = accuracy.make_model("shot-3x", "digits", {}, epochs, 0, n_train)
         assert model.max_epochs == expected
         assert accuracy.make_model("shot", "digits", {}, epochs, 0, n_train).max_epochs == epochs

@@ -144,8 +144,8 @@ def test_heldout_accuracy_refuses_mismatched_lengths(blobs):
 
 @pytest.mark.parametrize("n_samples, batch, expected", [
     (300, 64, 100),      # 5 steps per epoch: capped at 100 epochs
-    (60_000, 512, 17),   # 118 steps per epoch: 17 epochs, 2 006 steps
-    (1_000_000, 512, 2),
+    (60_000, 512, 34),   # 118 steps per epoch: 34 epochs, 4 012 steps
+    (1_000_000, 512, 3),  # 1 954 steps per epoch: 3 epochs, 5 862 steps
 ])
 def test_auto_max_epochs_aims_at_a_number_of_steps(n_samples, batch, expected):
     clf = ShotVAEClassifier(batch_size_unlabeled=batch)
