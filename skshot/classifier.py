@@ -275,8 +275,8 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         9.1, 4.7 and 4.4 %, 3 label draws), by less than the draws' spread,
         and on Fashion-MNIST with 10 labels per class the defaults without it
         gave 27.3 % against 26.6 % (both at about 2 000 steps), their error
-        climbing again after its best epoch; 0.1 and 1 did no better. The history records the term as
-        ``ent_u``.
+        climbing again after its best epoch; 0.1 and 1 did no better. The
+        history records the term as ``ent_u``.
     augmentation : {"auto", "translate"} or None, default=None
         Random transformation of the training images, drawn anew at every
         step on the device: ``"translate"`` shifts each image by up to
