@@ -72,7 +72,7 @@ def time_raw_loop(X, y, epochs, template):
     step = 0
     for epoch in range(epochs):
         batches.generator.manual_seed(epoch)
-        for (x_l, y_l), x_u in batches:
+        for (x_l, y_l), x_u, _ in batches:
             step += 1
             weight = losses.warmup_weight(step / n_steps, template.gamma)
             optimizer.zero_grad()

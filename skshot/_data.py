@@ -17,19 +17,38 @@ class SemiSupervisedData:
     x_unlabeled : torch.Tensor of shape (n_unlabeled, D)
         The unlabeled stream; :class:`skshot.ShotVAEClassifier` passes all of
         ``X`` here, the labeled samples included.
+    labeled_positions : torch.LongTensor of shape (n_labeled,) or None, default=None
+        Row of each labeled sample in ``x_unlabeled``, where the stream holds
+        them; the label propagation needs it.
+
+    Attributes
+    ----------
+    pseudo_labels : tuple of two tensors of shape (n_unlabeled,), or None
+        ``(labels, weights)`` of the unlabeled stream's samples, set during a
+        fit with label propagation (:mod:`skshot.propagation`); None before.
     """
 
-    def __init__(self, x_labeled, y_labeled, x_unlabeled):
+    def __init__(self, x_labeled, y_labeled, x_unlabeled, labeled_positions=None):
         self.x_labeled = x_labeled
         self.y_labeled = y_labeled
         self.x_unlabeled = x_unlabeled
+        self.labeled_positions = labeled_positions
+        self.pseudo_labels = None
+
+    def stream_labels(self):
+        """Class index of each sample of the unlabeled stream: its label where known, else -1."""
+        y = torch.full((len(self.x_unlabeled),), -1, dtype=torch.long,
+                       device=self.x_unlabeled.device)
+        if self.labeled_positions is not None:
+            y[self.labeled_positions] = self.y_labeled.to(y.device)
+        return y
 
     def __len__(self):
         return len(self.x_unlabeled)
 
 
 class SemiSupervisedBatches:
-    """Iterable over one epoch of ``((x_l, y_l), x_u)`` batches.
+    """Iterable over one epoch of ``((x_l, y_l), x_u, pseudo_u)`` batches.
 
     An epoch is one pass over the unlabeled stream in a random order, split
     into ``ceil(n_unlabeled / batch_size_unlabeled)`` batches of near-equal
@@ -38,7 +57,8 @@ class SemiSupervisedBatches:
     stream of reshuffled passes over the labeled set, so a few labels are
     cycled many times per epoch. Indices are drawn with ``generator`` on the
     CPU and moved to the data's device once per epoch; the data is only
-    indexed, never converted.
+    indexed, never converted. ``pseudo_u`` is None, or while the data holds
+    ``pseudo_labels``, the ``(labels, weights)`` of the batch's ``x_u``.
 
     With ``n_shards`` processes training one model together (data
     parallelism), each process builds the same epoch from the same
@@ -95,4 +115,6 @@ class SemiSupervisedBatches:
         chunks = torch.tensor_split(order, n_batches)
         for batch in range(self.shard, n_batches, self.n_shards):
             idx_l, idx_u = labeled[batch], chunks[batch]
-            yield (data.x_labeled[idx_l], data.y_labeled[idx_l]), data.x_unlabeled[idx_u]
+            pseudo = data.pseudo_labels
+            pseudo_u = None if pseudo is None else (pseudo[0][idx_u], pseudo[1][idx_u])
+            yield (data.x_labeled[idx_l], data.y_labeled[idx_l]), data.x_unlabeled[idx_u], pseudo_u

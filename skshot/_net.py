@@ -18,9 +18,11 @@ through skorch's small hooks only:
   loss's parts stay on the device and are read once, at the end of the epoch.
 - ``on_epoch_begin`` / ``on_epoch_end``: reseed every random draw of the epoch
   from ``(seed, epoch)``, so that a fit resumed from a checkpoint replays the
-  epochs of an uninterrupted one; record the epoch means of the loss's parts,
-  the warm-up weight ``w_t`` and the validation accuracy in ``history``; stop
-  with an error that names the term when a part of the loss is not finite.
+  epochs of an uninterrupted one; refresh the pseudo-labels of the label
+  propagation when it is on (:meth:`ShotVAENet.refresh_pseudo_labels`);
+  record the epoch means of the loss's parts, the warm-up weight ``w_t`` and
+  the validation accuracy in ``history``; stop with an error that names the
+  term when a part of the loss is not finite.
 - ``infer`` / ``validation_step`` / ``map_batches``: run under bf16
   autocast when ``mixed_precision="bf16"``; copy CPU batches to the device
   without blocking; keep the outputs on the device until the last batch.
@@ -40,10 +42,15 @@ from skorch.dataset import Dataset
 from skorch.utils import to_tensor
 from torch.utils.data import BatchSampler, DataLoader, SequentialSampler
 
-from . import losses
+from . import losses, propagation
 from .augmentation import random_translate
 from ._data import SemiSupervisedBatches, SemiSupervisedData
 from .objectives import PART_DESCRIPTIONS
+
+#: Label propagation: the first epoch (1-based) with pseudo-labels, and how
+#: many times they are computed in a fit of ``max_epochs`` epochs.
+PROPAGATION_START = 3
+PROPAGATION_REFRESHES = 10
 
 __all__ = ["ShotVAENet", "TensorSlices", "derive_seed", "softmax_float64", "to_device_async"]
 
@@ -89,11 +96,20 @@ class ShotVAENet(NeuralNet):
         computes them with the module itself.
     classes : ndarray or None, default=None
         The class labels, in the order of the module's outputs.
+    propagation_weight : float, default=0.0
+        When positive, the pseudo-labels of the training data are computed
+        by label propagation over the module's features
+        (:meth:`refresh_pseudo_labels`) at the start of epoch 3 and then
+        every ``ceil(max_epochs / 10)`` epochs, and the criterion weights
+        their loss by this value.
+    propagation_neighbors : int, default=10
+        Neighbours of each sample in the propagation's graph.
     """
 
     def __init__(self, module, criterion, *, batch_size_labeled=64, batch_size_unlabeled=512,
                  gamma=5.0, seed=0, mixed_precision=None, ot_warmup=1.0, ot_weight=1.0,
-                 translate_shift=0, ot_target_ema=None, classes=None, **kwargs):
+                 translate_shift=0, ot_target_ema=None, classes=None, propagation_weight=0.0,
+                 propagation_neighbors=10, **kwargs):
         super().__init__(module, criterion, **kwargs)
         self.batch_size_labeled = batch_size_labeled
         self.batch_size_unlabeled = batch_size_unlabeled
@@ -105,6 +121,8 @@ class ShotVAENet(NeuralNet):
         self.translate_shift = translate_shift
         self.ot_target_ema = ot_target_ema
         self.classes = classes
+        self.propagation_weight = propagation_weight
+        self.propagation_neighbors = propagation_neighbors
 
     def initialize_module(self):
         super().initialize_module()
@@ -181,7 +199,7 @@ class ShotVAENet(NeuralNet):
 
     def train_step_single(self, batch, **fit_params):
         self._set_training(True)
-        (x_l, y_l), x_u = batch
+        (x_l, y_l), x_u, pseudo_u = batch
         if self.translate_shift:
             shape = self.get_params_for("module")["input_shape"]
             x_l = random_translate(x_l, shape, self.translate_shift)
@@ -191,7 +209,8 @@ class ShotVAENet(NeuralNet):
         with self.autocast():
             # The module's forward runs the whole step (see ShotVAE.forward).
             loss, parts = self.module_(x_l, y_l, x_u, objective=self.criterion_,
-                                       ot_weight=ot_weight, teacher=self.teacher_)
+                                       ot_weight=ot_weight, teacher=self.teacher_,
+                                       pseudo_u=pseudo_u)
         self.backward(loss)
         for name, value in parts.items():
             self._part_sums[name] = self._part_sums.get(name, 0.0) + value
@@ -250,6 +269,34 @@ class ShotVAENet(NeuralNet):
         self._part_sums = {}
         self._valid_correct = 0
         self._ot_weight = None
+        if self.propagation_weight and isinstance(dataset_train, SemiSupervisedData):
+            epoch = len(self.history)
+            every = math.ceil(self.max_epochs / PROPAGATION_REFRESHES)
+            due = (epoch - PROPAGATION_START) % every == 0 or dataset_train.pseudo_labels is None
+            if epoch >= PROPAGATION_START and due:
+                self.refresh_pseudo_labels(dataset_train)
+
+    def refresh_pseudo_labels(self, data):
+        """Set ``data.pseudo_labels`` by label propagation over the module's features.
+
+        The features of every sample of the unlabeled stream (the encoder's
+        output, :meth:`skshot.modules.ShotVAE.features`) are centred and
+        projected on 64 principal axes, linked into a graph of
+        ``propagation_neighbors`` nearest neighbours, and the labels are
+        diffused through it (:mod:`skshot.propagation`).
+        """
+        module = getattr(self.module_, "module", self.module_)  # unwrapped if data-parallel
+        features = self.map_batches(data.x_unlabeled, module.features)
+        features = propagation.graph_features(features.to(self.compute_device))
+        graph = propagation.normalize_affinity(
+            propagation.knn_affinity(features, min(self.propagation_neighbors,
+                                                   len(features) - 1)))
+        y_index = data.stream_labels().to(self.compute_device)
+        scores = propagation.diffuse_labels(graph, y_index, module.n_classes)
+        labels, weights = propagation.pseudo_labels(scores, y_index)
+        data.pseudo_labels = (labels.to(data.x_unlabeled.device),
+                              weights.to(data.x_unlabeled.device, data.x_unlabeled.dtype))
+        self._set_training(True)
 
     def _shard_key(self):
         """Extra seed key of this process: none alone, its index among several."""

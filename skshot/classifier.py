@@ -277,6 +277,28 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         gave 27.3 % against 26.6 % (both at about 2 000 steps), their error
         climbing again after its best epoch; 0.1 and 1 did no better. The
         history records the term as ``ent_u``.
+    propagation_weight : float, default=0.0
+        Weight of pseudo-labels found by label propagation over the
+        network's own features (Iscen et al., 2019; user guide:
+        :ref:`label-propagation`): from the third epoch on, ten times in a
+        fit, the encoder's outputs of all training samples are linked into
+        a graph of ``propagation_neighbors`` nearest neighbours, the labels
+        are diffused through it, and the loss of every objective but
+        ``"supervised"`` adds this weight times the cross-entropy of each
+        unlabeled sample's pseudo-label, weighted by its certainty and by
+        the inverse frequency of its class. 0 (the default) turns it off,
+        as the paper has it. It helps where a neighbour graph of the
+        features captures the classes and costs a graph per refresh: on the
+        digits (5 labels per class) 1 gave 6.5 % validation error against
+        8.6 % for the defaults (lower on each of six label draws, though
+        above ``LabelSpreading``'s 5.0 %; 0.3 gave 7.5 %, 3 gave 8.1 % on
+        three draws), but on Fashion-MNIST (10 labels per class, one draw)
+        27.1 % against 24.6 %, and 5.3 % against 4.7 % on the breast cancer
+        data (:ref:`label-propagation`). The history records the term as
+        ``pl_u``.
+    propagation_neighbors : int, default=10
+        Neighbours of each sample in the graph of ``propagation_weight``;
+        5 and 20 did no better than 10 on the digits.
     augmentation : {"auto", "translate"} or None, default=None
         Random transformation of the training images, drawn anew at every
         step on the device: ``"translate"`` shifts each image by up to
@@ -504,6 +526,8 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         "ot_target_ema": [Interval(Real, 0, 1, closed="left"), None],
         "ot_target_temperature": [Interval(Real, 0, None, closed="neither")],
         "entropy_weight": [Interval(Real, 0, None, closed="left")],
+        "propagation_weight": [Interval(Real, 0, None, closed="left")],
+        "propagation_neighbors": [Interval(Integral, 1, None, closed="left")],
         "augmentation": [StrOptions({"auto", "translate"}), None],
         "translate_shift": [Interval(Integral, 1, None, closed="left")],
         "batch_size_labeled": [Interval(Integral, 1, None, closed="left")],
@@ -548,6 +572,8 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         ot_target_ema=None,
         ot_target_temperature=1.0,
         entropy_weight=0.3,
+        propagation_weight=0.0,
+        propagation_neighbors=10,
         augmentation=None,
         translate_shift=2,
         batch_size_labeled=64,
@@ -588,6 +614,8 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         self.ot_target_ema = ot_target_ema
         self.ot_target_temperature = ot_target_temperature
         self.entropy_weight = entropy_weight
+        self.propagation_weight = propagation_weight
+        self.propagation_neighbors = propagation_neighbors
         self.augmentation = augmentation
         self.translate_shift = translate_shift
         self.batch_size_labeled = batch_size_labeled
@@ -667,7 +695,8 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
             valid = Dataset(tensor(X[valid_rows]), tensor(y_valid))
         train_split = predefined_split(valid) if valid is not None else None
 
-        data = SemiSupervisedData(tensor(X[labeled_rows]), tensor(y_index), tensor(X[train_rows]))
+        data = SemiSupervisedData(tensor(X[labeled_rows]), tensor(y_index), tensor(X[train_rows]),
+                                  tensor(np.searchsorted(train_rows, labeled_rows)))
         max_epochs = self._resolve_max_epochs(len(train_rows))
         if warm:
             net = self.net_
@@ -807,6 +836,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
             criterion__ot_kl_direction=self.ot_kl_direction,
             criterion__entropy_weight=self.entropy_weight,
             criterion__ot_target_temperature=self.ot_target_temperature,
+            criterion__propagation_weight=self.propagation_weight,
             optimizer=_OPTIMIZERS[self.optimizer],
             lr=self.lr,
             **optimizer_params,
@@ -820,6 +850,8 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
             translate_shift=self._translate_shift(input_shape),
             ot_target_ema=self.ot_target_ema,
             classes=classes,
+            propagation_weight=self.propagation_weight,
+            propagation_neighbors=self.propagation_neighbors,
             seed=seed,
             mixed_precision=self.mixed_precision,
             train_split=train_split,

@@ -88,10 +88,13 @@ class ShotVAE(nn.Module):
                 f"{tuple(decoded.shape)} for B = 2.")
         return features[0].numel()
 
+    def features(self, x):
+        """Return the encoder's output for flat ``x``, flat: the input of the heads."""
+        return self.encoder(x.reshape(x.shape[0], *self.input_shape)).flatten(1)
+
     def encode(self, x):
         """Return ``(mu, logvar, logits)`` of ``q(z|x)`` and ``q(y|x)`` for flat ``x``."""
-        features = self.encoder(x.reshape(x.shape[0], *self.input_shape))
-        out = self.heads(features.flatten(1)).to(x.dtype)
+        out = self.heads(self.features(x)).to(x.dtype)
         d = self.latent_dim
         mu, logvar, logits = out[:, :d], out[:, d:2 * d], out[:, 2 * d:]
         return mu, logvar.clamp(*LOGVAR_RANGE), logits
@@ -106,20 +109,23 @@ class ShotVAE(nn.Module):
         out = self.decode(z, y)
         return torch.sigmoid(out) if self.likelihood == "bernoulli" else out
 
-    def forward(self, x, y=None, x_u=None, objective=None, ot_weight=0.0, teacher=None):
+    def forward(self, x, y=None, x_u=None, objective=None, ot_weight=0.0, teacher=None,
+                pseudo_u=None):
         """Return ``(logits, mu, logvar)`` of ``x``, or with ``objective`` a training step's loss.
 
         Without ``objective``: ``(logits, mu, logvar)``, the logits first, as
         classifiers read them. With ``objective`` (a
         :class:`~skshot.objectives.SemiSupervisedObjective`): its ``(loss,
         parts)`` on the labeled batch ``(x, y)`` and the unlabeled batch
-        ``x_u``. The whole step then runs inside one ``forward`` call, its
-        several passes through the encoder and the decoder included, which is
-        what :class:`torch.nn.parallel.DistributedDataParallel` needs to
-        synchronise the gradients of a model trained on several devices.
+        ``x_u`` (with its pseudo-labels ``pseudo_u``, if any). The whole step
+        then runs inside one ``forward`` call, its several passes through the
+        encoder and the decoder included, which is what
+        :class:`torch.nn.parallel.DistributedDataParallel` needs to synchronise
+        the gradients of a model trained on several devices.
         """
         if objective is not None:
-            return objective(self, x, y, x_u, ot_weight=ot_weight, teacher=teacher)
+            return objective(self, x, y, x_u, ot_weight=ot_weight, teacher=teacher,
+                             pseudo_u=pseudo_u)
         mu, logvar, logits = self.encode(x)
         return logits, mu, logvar
 

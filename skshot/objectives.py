@@ -19,15 +19,18 @@ ELBO part is multiplied by ``elbo_weight``; the label terms (``KLsmooth``,
 objective but ``"supervised"`` adds ``entropy_weight * H(q(y|x_u))``, the
 entropy of the unlabeled samples' class distributions (entropy
 minimisation). With ``ot_target_temperature < 1`` the class distributions
-that make the OT targets are sharpened first. Each part is averaged over its
-own batch.
+that make the OT targets are sharpened first. With ``propagation_weight > 0``
+and pseudo-labels given for the unlabeled batch (label propagation over the
+network's features, :mod:`skshot.propagation`), every objective but
+``"supervised"`` adds ``propagation_weight`` times their weighted
+cross-entropy. Each part is averaged over its own batch.
 """
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import losses
+from . import losses, propagation
 
 __all__ = ["OBJECTIVES", "PART_DESCRIPTIONS", "SemiSupervisedObjective", "elbo_per_sample"]
 
@@ -45,6 +48,7 @@ PART_DESCRIPTIONS = {
     "kl_y_u": "KL of q(y|x) to the uniform prior, unlabeled samples",
     "ent_u": "entropy of q(y|x), unlabeled samples",
     "ot": "OT-approximation",
+    "pl_u": "weighted cross-entropy of the propagated pseudo-labels, unlabeled samples",
 }
 
 
@@ -59,7 +63,7 @@ class SemiSupervisedObjective(nn.Module):
     def __init__(self, objective="shot", likelihood="bernoulli", epsilon=1e-3, beta=0.01,
                  elbo_weight=1.0, temperature=0.67, alpha=1.0, optimal_match=True,
                  mixup_alpha=1.0, ot_kl_direction="forward", entropy_weight=0.0,
-                 ot_target_temperature=1.0):
+                 ot_target_temperature=1.0, propagation_weight=0.0):
         super().__init__()
         if objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
@@ -75,8 +79,9 @@ class SemiSupervisedObjective(nn.Module):
         self.ot_kl_direction = ot_kl_direction
         self.entropy_weight = entropy_weight
         self.ot_target_temperature = ot_target_temperature
+        self.propagation_weight = propagation_weight
 
-    def forward(self, module, x_l, y_l, x_u, ot_weight=1.0, teacher=None):
+    def forward(self, module, x_l, y_l, x_u, ot_weight=1.0, teacher=None, pseudo_u=None):
         """Loss of one step.
 
         Parameters
@@ -91,6 +96,10 @@ class SemiSupervisedObjective(nn.Module):
             If given, the OT targets' class distributions ``pi(x0)``,
             ``pi(x1)`` come from this module (a moving average of ``module``)
             instead of ``module`` itself.
+        pseudo_u : tuple of (torch.LongTensor, torch.Tensor) of shape (B_u,), default=None
+            Pseudo-labels of ``x_u`` and their weights
+            (:func:`skshot.propagation.pseudo_labels`); used when
+            ``propagation_weight > 0``.
 
         Returns
         -------
@@ -137,6 +146,9 @@ class SemiSupervisedObjective(nn.Module):
         if self.entropy_weight:
             parts["ent_u"] = losses.categorical_entropy(logits[n_l:]).mean()
             loss = loss + self.entropy_weight * parts["ent_u"]
+        if self.propagation_weight and pseudo_u is not None:
+            parts["pl_u"] = propagation.pseudo_label_loss(logits[n_l:], *pseudo_u).mean()
+            loss = loss + self.propagation_weight * parts["pl_u"]
         if self.objective == "shot" and x_u.shape[0] > 1:
             if teacher is not None:
                 with torch.no_grad():

@@ -106,7 +106,7 @@ def test_labeled_passes_are_reshuffled():
 
 def test_labels_stay_aligned_with_their_rows():
     data = make_data(9, 40, n_features=3)
-    for (x_l, y_l), _ in epoch(data, 4, 6, seed=3):
+    for (x_l, y_l), _, _ in epoch(data, 4, 6, seed=3):
         idx = x_l[:, 0].long()
         np.testing.assert_array_equal(y_l.numpy(), (3 * idx + 1).numpy())
         np.testing.assert_array_equal(x_l[:, 1].numpy(), 0.75 * x_l[:, 0].numpy())
@@ -120,7 +120,7 @@ def test_ten_labels_among_sixty_thousand_samples():
     assert len(batches) == math.ceil(60_000 / 512)
     seen = torch.cat([b[1][:, 0] for b in batches]).long()
     assert torch.equal(torch.sort(seen).values, torch.arange(60_000))
-    for (x_l, y_l), _ in batches:
+    for (x_l, y_l), _, _ in batches:
         # every step sees each of the ten labels once, in a fresh order
         assert sorted(x_l[:, 0].long().tolist()) == list(range(10))
         np.testing.assert_array_equal(y_l.numpy(), 3 * x_l[:, 0].long().numpy() + 1)
@@ -165,7 +165,27 @@ def test_global_torch_random_state_is_untouched():
 def test_batches_keep_the_dtypes_of_the_data():
     data = make_data(4, 10)
     data.x_unlabeled = data.x_unlabeled.float()
-    (x_l, y_l), x_u = epoch(data, 2, 5)[0]
+    (x_l, y_l), x_u, pseudo_u = epoch(data, 2, 5)[0]
+    assert pseudo_u is None
     assert x_u.dtype == torch.float32
     assert x_l.dtype == torch.float64
     assert y_l.dtype == torch.int64
+
+
+def test_stream_labels_place_the_labels_at_their_rows():
+    data = make_data(3, 8)
+    assert data.stream_labels().tolist() == [-1] * 8
+    data.labeled_positions = torch.tensor([5, 0, 2])
+    assert data.stream_labels().tolist() == [4, -1, 7, -1, -1, 1, -1, -1]
+
+
+def test_batches_carry_the_pseudo_labels_of_their_unlabeled_samples():
+    data = make_data(3, 20)
+    labels = 100 + torch.arange(20)
+    weights = torch.arange(20, dtype=torch.float64) / 10
+    data.pseudo_labels = (labels, weights)
+    for batch in epoch(data, 2, 6):
+        rows = unlabeled_indices(batch)
+        batch_labels, batch_weights = batch[2]
+        assert batch_labels.tolist() == [100 + r for r in rows]
+        np.testing.assert_array_equal(batch_weights.numpy(), np.array(rows) / 10)

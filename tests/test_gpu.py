@@ -1,5 +1,6 @@
 """ShotVAEClassifier on a CUDA GPU: end to end, bf16 autocast, no host synchronisation in
-the training step, agreement with the CPU, saving and loading, and the device check.
+the training step, label propagation, agreement with the CPU, saving and loading, and the
+device check.
 Skipped where no GPU is present."""
 
 import pickle
@@ -40,6 +41,17 @@ def test_fits_and_predicts_on_cuda(images, backbone, mixed_precision):
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
     assert clf.transform(X).shape == (len(X), 3)
     assert clf.sample([0], n_samples=2, random_state=0)[0].shape == (2, 64)
+
+
+@pytest.mark.parametrize("mixed_precision", [None, "bf16"])
+def test_label_propagation_runs_on_cuda(images, mixed_precision):
+    X, y_partial = images
+    clf = ShotVAEClassifier(device="cuda", mixed_precision=mixed_precision,
+                            propagation_weight=1.0, **{**IMAGE_FAST, "max_epochs": 4}
+                            ).fit(X, y_partial)
+    parts = [row["pl_u"] for row in clf.history_[2:]]  # epochs 3 and 4
+    assert len(parts) == 2 and all(np.isfinite(p) and p >= 0 for p in parts)
+    assert np.isfinite(clf.predict_proba(X)).all()
 
 
 def test_a_training_step_never_synchronises_with_the_host(images):

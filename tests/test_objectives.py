@@ -688,3 +688,40 @@ def test_elbo_per_sample_gap_is_the_kl_to_the_exact_posterior():
     kl_z = [np_gauss_kl(mu_q[i], logvar_q[i], mean[i], np.log(var)) for i in range(len(x))]
     kl_y = np_kl(special.softmax(logits_q, axis=-1), np.log(p_y))
     np.testing.assert_allclose(exact - got, np.array(kl_z) + kl_y, rtol=1e-8, atol=1e-10)
+
+
+# ---------------------------------------------------------------------------
+# pseudo-labels of the label propagation
+
+
+@pytest.mark.parametrize("objective", ["shot", "smooth-elbo", "m2"])
+@pytest.mark.parametrize("weight", [0.5, 2.0])
+def test_pseudo_labels_add_their_weighted_cross_entropy(objective, weight):
+    module = make_module()
+    x_l, y_l, x_u = make_batch(seed=6)
+    labels = torch.tensor([2, 0, 1, 1, 2, 0])
+    weights = torch.tensor([0.5, 1.0, 0.0, 2.0, 0.3, 1.5], dtype=F64)
+    torch.manual_seed(0)
+    base, _ = SemiSupervisedObjective(objective)(module, x_l, y_l, x_u, ot_weight=1.0)
+    torch.manual_seed(0)
+    loss, parts = SemiSupervisedObjective(objective, propagation_weight=weight)(
+        module, x_l, y_l, x_u, ot_weight=1.0, pseudo_u=(labels, weights))
+    with torch.no_grad():
+        log_p = torch.log_softmax(module.encode(x_u)[2], dim=1).numpy()
+    expected = np.mean(-weights.numpy() * log_p[np.arange(6), labels.numpy()])
+    np.testing.assert_allclose(parts["pl_u"].item(), expected, rtol=1e-10)
+    np.testing.assert_allclose(loss.item(), base.item() + weight * expected, rtol=1e-10)
+
+
+def test_pseudo_labels_are_ignored_without_a_weight_or_by_supervised():
+    module = make_module()
+    x_l, y_l, x_u = make_batch(seed=7)
+    pseudo_u = (torch.zeros(6, dtype=torch.long), torch.ones(6, dtype=F64))
+    for objective, weight in [("shot", 0.0), ("supervised", 1.0)]:
+        torch.manual_seed(0)
+        base, _ = SemiSupervisedObjective(objective)(module, x_l, y_l, x_u)
+        torch.manual_seed(0)
+        loss, parts = SemiSupervisedObjective(objective, propagation_weight=weight)(
+            module, x_l, y_l, x_u, pseudo_u=pseudo_u)
+        assert "pl_u" not in parts
+        assert loss.item() == base.item()

@@ -1,6 +1,6 @@
 """Training options beyond the paper's objective: entropy minimisation, the OT
 warm-up's horizon and maximum, the moving-average teacher, image augmentation,
-and the held-out accuracy callback."""
+label propagation, and the held-out accuracy callback."""
 
 import numpy as np
 import pytest
@@ -9,6 +9,7 @@ from conftest import FAST, hide_labels
 from sklearn.base import clone
 
 from skshot import ShotVAEClassifier
+from skshot._net import ShotVAENet
 from skshot.callbacks import HeldOutAccuracy
 from skshot.losses import warmup_weight
 
@@ -110,6 +111,9 @@ def test_translation_is_applied_to_images_only(digit_images, blobs):
     ({"entropy_weight": -1.0}, "entropy_weight"),
     ({"ot_weight": -0.5}, "ot_weight"),
     ({"ot_target_temperature": 0.0}, "ot_target_temperature"),
+    ({"propagation_weight": -1.0}, "propagation_weight"),
+    ({"propagation_neighbors": 0}, "propagation_neighbors"),
+    ({"propagation_neighbors": 2.5}, "propagation_neighbors"),
 ])
 def test_bad_lever_parameters_are_refused(digits, params, message):
     X, y = digits
@@ -173,3 +177,69 @@ def test_ot_target_temperature_reaches_the_objective_and_changes_the_fit(blobs):
     assert sharp.net_.criterion_.ot_target_temperature == 0.5
     # same seed and draws, other targets: the OT term differs from the first step on
     assert sharp.history_[0, "ot"] != plain.history_[0, "ot"]
+
+
+def _record_refreshes(monkeypatch):
+    """Record (epoch, stream labels, pseudo-labels) at every refresh of the pseudo-labels."""
+    calls = []
+    original = ShotVAENet.refresh_pseudo_labels
+
+    def spy(net, data):
+        original(net, data)
+        labels, weights = data.pseudo_labels
+        calls.append((len(net.history), data.stream_labels().numpy().copy(),
+                      labels.numpy().copy(), weights.numpy().copy()))
+
+    monkeypatch.setattr(ShotVAENet, "refresh_pseudo_labels", spy)
+    return calls
+
+
+def test_label_propagation_refreshes_its_pseudo_labels_on_schedule(blobs, monkeypatch):
+    X, y = blobs
+    y_partial = hide_labels(y, 5)
+    calls = _record_refreshes(monkeypatch)
+    clf = fit_fast(X, y_partial, max_epochs=12, propagation_weight=1.0)
+    # from epoch 3 on, every ceil(12 / 10) = 2 epochs
+    assert [epoch for epoch, *_ in calls] == [3, 5, 7, 9, 11]
+    assert all("pl_u" not in row for row in clf.history_[:2])
+    assert all(row["pl_u"] >= 0 for row in clf.history_[2:])
+    _, stream, labels, weights = calls[-1]
+    labeled = y_partial != -1
+    np.testing.assert_array_equal(stream, np.where(labeled, y, -1))
+    np.testing.assert_array_equal(labels[labeled], y[labeled])
+    # three overlapping blobs (an SVC trained on all 300 labels fits 93 % of
+    # them, LabelSpreading on the inputs labels 88 %): far above chance (33 %)
+    assert np.mean(labels[~labeled] == y[~labeled]) > 0.85
+    assert np.all(weights >= 0) and np.all(weights[labeled] > 0)
+
+
+def test_label_propagation_is_off_by_default_and_changes_the_fit(blobs, monkeypatch):
+    X, y = blobs
+    y_partial = hide_labels(y, 3)
+    calls = _record_refreshes(monkeypatch)
+    plain = fit_fast(X, y_partial, max_epochs=6)
+    assert calls == [] and "pl_u" not in plain.history_[-1]
+    propagated = fit_fast(X, y_partial, max_epochs=6, propagation_weight=1.0)
+    assert len(calls) == 4  # epochs 3 to 6
+    assert not np.allclose(plain.predict_proba(X), propagated.predict_proba(X))
+
+
+def test_label_propagation_skips_the_held_out_labels(blobs, monkeypatch):
+    X, y = blobs
+    y_partial = hide_labels(y, 8)
+    streams = []
+    original = ShotVAENet.refresh_pseudo_labels
+
+    def spy(net, data):
+        original(net, data)
+        streams.append((data.x_unlabeled.numpy().copy(), data.stream_labels().numpy().copy()))
+
+    monkeypatch.setattr(ShotVAENet, "refresh_pseudo_labels", spy)
+    fit_fast(X, y_partial, max_epochs=3, propagation_weight=1.0, validation_fraction=0.25)
+    x_stream, stream = streams[0]
+    assert len(x_stream) == len(X) - 6  # a quarter of the 24 labels held out
+    rows = [int(np.flatnonzero((X == row).all(axis=1))[0]) for row in x_stream]
+    labeled = stream >= 0
+    assert labeled.sum() == 18
+    np.testing.assert_array_equal(stream[labeled], y_partial[rows][labeled])
+    assert np.all(y_partial[rows][~labeled] == -1)
