@@ -171,3 +171,16 @@ def test_same_class_neighbour_counts_the_nearest_other_sample():
     features = np.array([[0.0], [0.1], [5.0], [5.2], [9.0]])
     # nearest others: 1, 0, 3, 2, 3 -> classes 0, 0, 1, 1, 1 against 0, 0, 1, 1, 0
     assert partners.same_class_neighbour(features, np.array([0, 0, 1, 1, 0])) == 80.0
+
+
+def test_pseudo_labels_script_follows_every_refresh(tmp_path):
+    script = load_script("pseudo_labels")
+    out = tmp_path / "pseudo_labels.md"
+    script.main(["--protocols", "wine-30", "--draws", "0", "1", "--out", str(out),
+                 "--params", '{"hidden_sizes": [16], "max_epochs": 6}'])
+    rows = [line.strip("|").split("|") for line in out.read_text().splitlines()
+            if line.startswith("| wine-30 |")]
+    # six epochs: a refresh at the start of each of epochs 3 to 6, for each draw
+    assert [(int(r[1]), int(r[2])) for r in rows] == [(d, e) for d in (0, 1) for e in (3, 4, 5, 6)]
+    values = [float(c) for r in rows for c in r[3:]]
+    assert all(0.0 <= v <= 100.0 for v in values)
