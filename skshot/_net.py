@@ -96,20 +96,18 @@ class ShotVAENet(NeuralNet):
         computes them with the module itself.
     classes : ndarray or None, default=None
         The class labels, in the order of the module's outputs.
-    propagation_weight : float, default=0.0
-        When positive, the pseudo-labels of the training data are computed
-        by label propagation over the module's features
-        (:meth:`refresh_pseudo_labels`) at the start of epoch 3 and then
-        every ``ceil(max_epochs / 10)`` epochs, and the criterion weights
-        their loss by this value.
     propagation_neighbors : int, default=10
-        Neighbours of each sample in the propagation's graph.
+        Neighbours of each sample in the graph of the label propagation. It
+        runs when the criterion's ``propagation_weight`` is positive: the
+        pseudo-labels of the training data are computed
+        (:meth:`refresh_pseudo_labels`) at the start of epoch 3 and then
+        every ``ceil(max_epochs / 10)`` epochs.
     """
 
     def __init__(self, module, criterion, *, batch_size_labeled=64, batch_size_unlabeled=512,
                  gamma=5.0, seed=0, mixed_precision=None, ot_warmup=1.0, ot_weight=1.0,
-                 translate_shift=0, ot_target_ema=None, classes=None, propagation_weight=0.0,
-                 propagation_neighbors=10, **kwargs):
+                 translate_shift=0, ot_target_ema=None, classes=None, propagation_neighbors=10,
+                 **kwargs):
         super().__init__(module, criterion, **kwargs)
         self.batch_size_labeled = batch_size_labeled
         self.batch_size_unlabeled = batch_size_unlabeled
@@ -121,7 +119,6 @@ class ShotVAENet(NeuralNet):
         self.translate_shift = translate_shift
         self.ot_target_ema = ot_target_ema
         self.classes = classes
-        self.propagation_weight = propagation_weight
         self.propagation_neighbors = propagation_neighbors
 
     def initialize_module(self):
@@ -269,7 +266,7 @@ class ShotVAENet(NeuralNet):
         self._part_sums = {}
         self._valid_correct = 0
         self._ot_weight = None
-        if self.propagation_weight and isinstance(dataset_train, SemiSupervisedData):
+        if self.criterion_.propagation_weight and isinstance(dataset_train, SemiSupervisedData):
             epoch = len(self.history)
             every = math.ceil(self.max_epochs / PROPAGATION_REFRESHES)
             due = (epoch - PROPAGATION_START) % every == 0 or dataset_train.pseudo_labels is None
@@ -282,8 +279,9 @@ class ShotVAENet(NeuralNet):
         The features of every sample of the unlabeled stream (the encoder's
         output, :meth:`skshot.modules.ShotVAE.features`) are centred and
         projected on 64 principal axes, linked into a graph of
-        ``propagation_neighbors`` nearest neighbours, and the labels are
-        diffused through it (:mod:`skshot.propagation`).
+        ``propagation_neighbors`` nearest neighbours (at most the number of
+        samples less one), and the labels are diffused through it
+        (:mod:`skshot.propagation`).
         """
         module = getattr(self.module_, "module", self.module_)  # unwrapped if data-parallel
         features = self.map_batches(data.x_unlabeled, module.features)
@@ -296,7 +294,6 @@ class ShotVAENet(NeuralNet):
         labels, weights = propagation.pseudo_labels(scores, y_index)
         data.pseudo_labels = (labels.to(data.x_unlabeled.device),
                               weights.to(data.x_unlabeled.device, data.x_unlabeled.dtype))
-        self._set_training(True)
 
     def _shard_key(self):
         """Extra seed key of this process: none alone, its index among several."""

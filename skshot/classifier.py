@@ -297,7 +297,8 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         cancer data (:ref:`label-propagation`). The history records the term as
         ``pl_u``.
     propagation_neighbors : int, default=10
-        Neighbours of each sample in the graph of ``propagation_weight``;
+        Neighbours of each sample in the graph of ``propagation_weight``
+        (with fewer training samples than this plus one, every other sample);
         5 and 20 did no better than 10 on the digits.
     augmentation : {"auto", "translate"} or None, default=None
         Random transformation of the training images, drawn anew at every
@@ -850,7 +851,6 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
             translate_shift=self._translate_shift(input_shape),
             ot_target_ema=self.ot_target_ema,
             classes=classes,
-            propagation_weight=self.propagation_weight,
             propagation_neighbors=self.propagation_neighbors,
             seed=seed,
             mixed_precision=self.mixed_precision,

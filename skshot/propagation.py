@@ -30,6 +30,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from . import losses
+
 __all__ = ["diffuse_labels", "graph_features", "knn_affinity", "normalize_affinity",
            "pseudo_label_loss", "pseudo_labels"]
 
@@ -186,4 +188,4 @@ def pseudo_label_loss(logits, labels, weights):
     -------
     torch.Tensor of shape (B,)
     """
-    return weights * F.cross_entropy(logits, labels, reduction="none")
+    return weights * losses.cross_entropy(logits, labels)

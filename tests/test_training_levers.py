@@ -180,7 +180,7 @@ def test_ot_target_temperature_reaches_the_objective_and_changes_the_fit(blobs):
 
 
 def _record_refreshes(monkeypatch):
-    """Record (epoch, stream labels, pseudo-labels) at every refresh of the pseudo-labels."""
+    """Record (epoch, stream labels, pseudo-labels, weights, stream) at every refresh."""
     calls = []
     original = ShotVAENet.refresh_pseudo_labels
 
@@ -188,7 +188,8 @@ def _record_refreshes(monkeypatch):
         original(net, data)
         labels, weights = data.pseudo_labels
         calls.append((len(net.history), data.stream_labels().numpy().copy(),
-                      labels.numpy().copy(), weights.numpy().copy()))
+                      labels.numpy().copy(), weights.numpy().copy(),
+                      data.x_unlabeled.numpy().copy()))
 
     monkeypatch.setattr(ShotVAENet, "refresh_pseudo_labels", spy)
     return calls
@@ -203,7 +204,7 @@ def test_label_propagation_refreshes_its_pseudo_labels_on_schedule(blobs, monkey
     assert [epoch for epoch, *_ in calls] == [3, 5, 7, 9, 11]
     assert all("pl_u" not in row for row in clf.history_[:2])
     assert all(row["pl_u"] >= 0 for row in clf.history_[2:])
-    _, stream, labels, weights = calls[-1]
+    _, stream, labels, weights, _ = calls[-1]
     labeled = y_partial != -1
     np.testing.assert_array_equal(stream, np.where(labeled, y, -1))
     np.testing.assert_array_equal(labels[labeled], y[labeled])
@@ -227,16 +228,9 @@ def test_label_propagation_is_off_by_default_and_changes_the_fit(blobs, monkeypa
 def test_label_propagation_skips_the_held_out_labels(blobs, monkeypatch):
     X, y = blobs
     y_partial = hide_labels(y, 8)
-    streams = []
-    original = ShotVAENet.refresh_pseudo_labels
-
-    def spy(net, data):
-        original(net, data)
-        streams.append((data.x_unlabeled.numpy().copy(), data.stream_labels().numpy().copy()))
-
-    monkeypatch.setattr(ShotVAENet, "refresh_pseudo_labels", spy)
+    calls = _record_refreshes(monkeypatch)
     fit_fast(X, y_partial, max_epochs=3, propagation_weight=1.0, validation_fraction=0.25)
-    x_stream, stream = streams[0]
+    _, stream, _, _, x_stream = calls[0]
     assert len(x_stream) == len(X) - 6  # a quarter of the 24 labels held out
     rows = [int(np.flatnonzero((X == row).all(axis=1))[0]) for row in x_stream]
     labeled = stream >= 0
