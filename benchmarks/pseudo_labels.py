@@ -66,7 +66,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     print(f"{threads()} PyTorch threads", flush=True)
     lines = [
-        "# Pseudo-labels of the label propagation against the network's error",
+        "# Pseudo-labels of the label propagation against the network's error: "
+        + ", ".join(args.protocols),
         "",
         "Written by `python benchmarks/pseudo_labels.py`.",
         "`ShotVAEClassifier(propagation_weight=1)`, the other parameters at their defaults",

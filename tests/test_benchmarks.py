@@ -92,6 +92,16 @@ def test_accuracy_script_trains_the_long_method_three_times_as_long():
     assert type(tabular[0]).__name__ == "StandardScaler"
 
 
+def test_accuracy_script_measures_the_propagation_option_only_on_request():
+    accuracy = load_script("accuracy")
+    assert "shot+propagation" not in accuracy.METHODS
+    model = accuracy.make_model("shot+propagation", "digits", {"lr": 3e-3}, 5, 0, 100)
+    assert (model.objective, model.propagation_weight, model.lr) == ("shot", 1.0, 3e-3)
+    assert accuracy.make_model("shot", "digits", {}, 5, 0, 100).propagation_weight == 0.0
+    with pytest.raises(SystemExit):
+        accuracy.main(["--methods", "propagation"])
+
+
 def test_levers_script_records_every_draw_and_summarises(tmp_path):
     levers = load_script("levers")
     out = tmp_path / "levers.jsonl"
@@ -184,3 +194,4 @@ def test_pseudo_labels_script_follows_every_refresh(tmp_path):
     assert [(int(r[1]), int(r[2])) for r in rows] == [(d, e) for d in (0, 1) for e in (3, 4, 5, 6)]
     values = [float(c) for r in rows for c in r[3:]]
     assert all(0.0 <= v <= 100.0 for v in values)
+    assert out.read_text().splitlines()[0].endswith("network's error: wine-30")
