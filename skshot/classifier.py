@@ -291,11 +291,13 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         features captures the classes and costs a graph per refresh: on the
         digits (5 labels per class) 1 gave 6.5 % validation error against
         8.6 % for the defaults (lower on each of six label draws, though
-        above ``LabelSpreading``'s 5.0 %; 0.3 gave 7.5 %, 3 gave 8.1 % on
-        three draws), but on Fashion-MNIST (10 labels per class) 27.1 %
-        against 25.9 % (three draws), and 5.3 % against 4.7 % on the breast
-        cancer data (:ref:`label-propagation`). The history records the term as
-        ``pl_u``.
+        above ``LabelSpreading``'s 5.0 %; 3 gave 8.1 % on three draws), but
+        on Fashion-MNIST (10 labels per class) 27.1 % against 25.9 % (three
+        draws), and 5.3 % against 4.7 % on the breast cancer data. 0.3 gave
+        7.5 % on the digits and 25.3 % on Fashion-MNIST, lower than the
+        defaults on five draws of six and on five of five, and equalled
+        them on the breast cancer data over six draws
+        (:ref:`label-propagation`). The history records the term as ``pl_u``.
     propagation_neighbors : int, default=10
         Neighbours of each sample in the graph of ``propagation_weight``
         (with fewer training samples than this plus one, every other sample);
