@@ -9,6 +9,7 @@ that share is the test split of ``accuracy.py``.
 
 - ``fmnist-100``: Fashion-MNIST's 60 000 training images, 50 000 to train on
   (10 labels per class) and 10 000 held out;
+- ``fmnist-1000``: the same split with 100 labels per class;
 - ``digits-50``: scikit-learn's 1 797 digits less the 20 % test split,
   stratified 80/20 per draw, 5 labels per class;
 - ``cancer-20``: scikit-learn's breast cancer data (569 samples, 30
@@ -37,8 +38,8 @@ from skshot.callbacks import HeldOutAccuracy
 from skshot.datasets import load_fashion_mnist, mask_labels
 
 #: name: (image shape or None, labels per class)
-PROTOCOLS = {"fmnist-100": ((1, 28, 28), 10), "digits-50": ((1, 8, 8), 5),
-             "cancer-20": (None, 10), "wine-30": (None, 10)}
+PROTOCOLS = {"fmnist-100": ((1, 28, 28), 10), "fmnist-1000": ((1, 28, 28), 100),
+             "digits-50": ((1, 8, 8), 5), "cancer-20": (None, 10), "wine-30": (None, 10)}
 
 #: Share of each small data set set aside as the test split of ``accuracy.py``
 #: (the same for every draw and seed), and the share of the rest held out for
@@ -79,7 +80,7 @@ def small_test_split(name):
 def split(protocol, draw):
     """``(X_fit, y_partial, X_val, y_val, y_fit)`` of one label draw of a protocol."""
     _, n_per_class = PROTOCOLS[protocol]
-    if protocol == "fmnist-100":
+    if protocol.startswith("fmnist"):
         d = _fashion()
         X_fit, X_val, y_fit, y_val = d["X_fit"], d["X_val"], d["y_fit"], d["y_val"]
     else:
@@ -131,7 +132,7 @@ def peer(name, protocol, params=None):
     if name == "LabelSpreading":
         spreading = label_spreading(**params)
         return make_pipeline(PCA(50, random_state=0), spreading) \
-            if protocol == "fmnist-100" else spreading
+            if protocol.startswith("fmnist") else spreading
     return SelfTrainingClassifier(LogisticRegression(max_iter=500),
                                   **{"threshold": 0.9, **params})
 

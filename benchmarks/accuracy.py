@@ -34,7 +34,12 @@ is only used for the reported errors.
 Writes ``benchmarks/results/accuracy.md`` and ``accuracy.json`` (or
 ``accuracy-quick.*`` with ``--quick``). A run updates the rows it measures
 and keeps the others of the same profile, so protocols and methods can be
-measured in separate runs (``--protocols``, ``--methods``).
+measured in separate runs (``--protocols``, ``--methods``), also at the same
+time: each write reads the file again and keeps the rows that other runs
+wrote meanwhile. Each row of a ``ShotVAEClassifier`` method records the
+estimator's defaults it ran under; a row measured under earlier defaults
+names, in its setting, the parameters whose defaults have changed since,
+with the values it ran.
 
 Usage: ``python benchmarks/accuracy.py [--quick] [--protocols fmnist-100 digits-50 ...]
 [--methods shot shot-3x ...] [--seeds 0]``
@@ -118,6 +123,23 @@ def load(dataset, seed, profile):
     train = rng.permutation(len(X_train))[:n_train]
     test = rng.permutation(len(X_test))[:n_test]
     return X_train[train], X_test[test], y_train[train], y_test[test]
+
+
+def estimator_defaults():
+    """The estimator's default parameters that are plain values, as JSON would store them."""
+    return json.loads(json.dumps({
+        k: v for k, v in ShotVAEClassifier().get_params().items()
+        if isinstance(v, (int, float, str, bool, type(None), tuple))}))
+
+
+def earlier_defaults(method, row, current):
+    """The parameters whose defaults changed since ``row`` was measured, as it ran them.
+
+    Parameters that the row's candidate or its method set are not defaults.
+    """
+    own = {**METHOD_PARAMS.get(method, {}), **row["params"]}
+    return {k: v for k, v in row.get("defaults", {}).items()
+            if k in current and current[k] != v and k not in own}
 
 
 def make_model(method, dataset, params, epochs, seed, n_train):
@@ -207,6 +229,7 @@ def main(argv=None):
                                 f"{os.cpu_count()} cores, {torch.get_num_threads()} PyTorch "
                                 "thread(s)"),
                     "settings": profile})
+    measured = set()  # (protocol, method) of the rows this run measured
     for protocol in args.protocols:
         dataset, n_per_class = PROTOCOLS[protocol]
         epochs = profile[f"{FAMILY[dataset]}_epochs"]
@@ -226,12 +249,39 @@ def main(argv=None):
                             "validation_errors": validation,
                             "measured": {"date": time.strftime("%Y-%m-%d"),
                                          "threads": torch.get_num_threads()}}
+            if method in VAE_METHODS:
+                rows[method]["defaults"] = estimator_defaults()
+            measured.add((protocol, method))
             print(f"{protocol:12s} {method:14s} error {np.mean(errors):5.2f} ± "
                   f"{np.std(errors):4.2f} %  fit {statistics.median(seconds):6.1f} s  "
                   f"{params}", flush=True)
             # Written after every method, so that an interrupted run keeps its rows.
             results["run_seconds"] = time.perf_counter() - started
+            keep_rows_written_meanwhile(results, stem, measured)
             write(results, stem)
+
+
+def keep_rows_written_meanwhile(results, stem, measured):
+    """Add to ``results`` the rows of the file on disk that this run did not measure.
+
+    Another run of the same profile may have written rows since this one
+    started; they are kept rather than overwritten.
+    """
+    path = RESULTS / f"{stem}.json"
+    if not path.exists():
+        return
+    on_disk = json.loads(path.read_text())
+    if on_disk.get("settings") != json.loads(json.dumps(results["settings"])):
+        return
+    for protocol, rows in on_disk["protocols"].items():
+        for method, row in rows.items():
+            if (protocol, method) not in measured:
+                results["protocols"].setdefault(protocol, {})[method] = row
+
+
+def _setting(method, row, current):
+    """A row's setting: its chosen parameters and any earlier defaults it ran under."""
+    return {**earlier_defaults(method, row, current), **row["params"]}
 
 
 def _measured(row):
@@ -255,18 +305,21 @@ def write(results, stem):
          "compare only between rows measured alike; \"–\": a row measured before rows "
          "recorded it)."),
         "",
-        "Test error in % (mean ± standard deviation over the seeds) and median fit time.",
+        ("Test error in % (mean ± standard deviation over the seeds) and median fit time. "
+         "A `ShotVAEClassifier` row measured under earlier defaults names, in its setting, the "
+         "parameters whose defaults have changed since, with the values it ran."),
         "",
         "| protocol | method | test error (%) | fit (s) | seeds | chosen setting | measured |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
+    current = estimator_defaults()
     for protocol, rows in results["protocols"].items():
         for method, row in rows.items():
             errors = row["errors"]
             lines.append(
                 f"| {protocol} | {method} | {np.mean(errors):.2f} ± {np.std(errors):.2f} | "
                 f"{statistics.median(row['fit_seconds']):.1f} | {len(errors)} | "
-                f"`{json.dumps(row['params'])}` | {_measured(row)} |")
+                f"`{json.dumps(_setting(method, row, current))}` | {_measured(row)} |")
     lines += [
         "",
         "## How the settings were chosen",

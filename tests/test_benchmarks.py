@@ -195,3 +195,57 @@ def test_pseudo_labels_script_follows_every_refresh(tmp_path):
     values = [float(c) for r in rows for c in r[3:]]
     assert all(0.0 <= v <= 100.0 for v in values)
     assert out.read_text().splitlines()[0].endswith("network's error: wine-30")
+
+
+def test_accuracy_script_keeps_rows_that_another_run_wrote_meanwhile(tmp_path, monkeypatch):
+    accuracy = load_script("accuracy")
+    tiny = {**accuracy.PROFILES["quick"], "tabular_epochs": 1}
+    monkeypatch.setitem(accuracy.PROFILES, "quick", tiny)
+    monkeypatch.setattr(accuracy, "RESULTS", tmp_path)
+    path = tmp_path / "accuracy-quick.json"
+    other = {"errors": [1.0], "fit_seconds": [0.1], "params": {}, "validation_errors": {}}
+
+    def concurrent_write(*args, **kwargs):
+        # Another run of the same profile writes a row while this one fits.
+        if path.exists():
+            on_disk = json.loads(path.read_text())
+            on_disk["protocols"].setdefault("digits-50", {})["shot"] = other
+            path.write_text(json.dumps(on_disk))
+        return 5.0, 0.01
+
+    accuracy.main(["--quick", "--protocols", "wine-30", "--methods", "SelfTraining"])
+    monkeypatch.setattr(accuracy, "run_one", concurrent_write)
+    accuracy.main(["--quick", "--protocols", "wine-30", "--methods", "LabelSpreading"])
+
+    results = json.loads(path.read_text())
+    assert results["protocols"]["digits-50"]["shot"] == other
+    assert set(results["protocols"]["wine-30"]) == {"SelfTraining", "LabelSpreading"}
+    assert results["protocols"]["wine-30"]["LabelSpreading"]["errors"] == [5.0] * 3
+
+
+def test_accuracy_table_names_the_earlier_defaults_a_row_ran_under(tmp_path, monkeypatch):
+    accuracy = load_script("accuracy")
+    monkeypatch.setattr(accuracy, "RESULTS", tmp_path)
+    current = accuracy.estimator_defaults()
+    assert current["beta"] == accuracy.ShotVAEClassifier().beta
+    earlier = {**current, "beta": current["beta"] + 1.0, "gamma": current["gamma"] + 1.0}
+    row = {"errors": [10.0], "fit_seconds": [1.0], "validation_errors": {},
+           "params": {"gamma": 0.5}, "defaults": earlier}
+    assert accuracy.earlier_defaults("shot", row, current) == {"beta": current["beta"] + 1.0}
+    assert accuracy.earlier_defaults("shot", {**row, "defaults": current}, current) == {}
+    # A parameter that the method itself sets is not a default it ran under.
+    method_param = next(iter(accuracy.METHOD_PARAMS["shot+propagation"]))
+    changed = {**current, method_param: "earlier"}
+    assert accuracy.earlier_defaults("shot+propagation", {**row, "defaults": changed},
+                                     current) == {}
+    assert accuracy.earlier_defaults("shot", {**row, "defaults": changed},
+                                     current) == {method_param: "earlier"}
+
+    results = {"profile": "full", "date": "d", "machine": "m", "run_seconds": 60.0,
+               "settings": accuracy.PROFILES["full"],
+               "protocols": {"wine-30": {"shot": row, "m2": {**row, "defaults": current}}}}
+    accuracy.write(results, "accuracy")
+    table = (tmp_path / "accuracy.md").read_text()
+    beta = json.dumps({"beta": current["beta"] + 1.0, "gamma": 0.5})
+    assert f"| wine-30 | shot | 10.00 ± 0.00 | 1.0 | 1 | `{beta}` |" in table
+    assert '| wine-30 | m2 | 10.00 ± 0.00 | 1.0 | 1 | `{"gamma": 0.5}` |' in table
