@@ -22,8 +22,8 @@ check that longer training does not make the model worse); the same network
 trained on the labeled samples only (``objective="supervised"``); ``LabelSpreading(kernel="knn")`` (on 50 PCA
 components for Fashion-MNIST) and ``SelfTrainingClassifier(LogisticRegression())``.
 Measured only when named in ``--methods``: ``"shot+propagation"``, the defaults
-with label propagation over the network's features (``propagation_weight=1``), an
-option that is off by default.
+with the label propagation over the network's features weighted 1
+(``propagation_weight=1``; the default is 0.3).
 
 Hyperparameters: for each protocol and method, the candidates of
 ``CANDIDATES`` are compared on a validation split carved from the training
@@ -135,11 +135,13 @@ def estimator_defaults():
 def earlier_defaults(method, row, current):
     """The parameters whose defaults changed since ``row`` was measured, as it ran them.
 
-    Parameters that the row's candidate or its method set are not defaults.
+    Parameters that the row's candidate or its method set are not defaults,
+    and the labeled-only network does not read the unlabeled terms' ones.
     """
     own = {**METHOD_PARAMS.get(method, {}), **row["params"]}
+    unread = UNSUPERVISED_PARAMS if VAE_METHODS.get(method) == "supervised" else set()
     return {k: v for k, v in row.get("defaults", {}).items()
-            if k in current and current[k] != v and k not in own}
+            if k in current and current[k] != v and k not in own and k not in unread}
 
 
 def make_model(method, dataset, params, epochs, seed, n_train):
@@ -163,9 +165,11 @@ def make_model(method, dataset, params, epochs, seed, n_train):
     return model
 
 
-#: Parameters that only the ELBO and OT terms read, not the labeled-only loss.
+#: Parameters that only the unlabeled terms read, not the labeled-only loss.
 UNSUPERVISED_PARAMS = {"beta", "elbo_weight", "epsilon", "gamma", "temperature", "alpha",
-                       "optimal_match", "mixup_alpha", "ot_kl_direction", "likelihood"}
+                       "optimal_match", "mixup_alpha", "ot_kl_direction", "likelihood",
+                       "entropy_weight", "ot_weight", "ot_warmup", "ot_target_ema",
+                       "ot_target_temperature", "propagation_weight", "propagation_neighbors"}
 
 
 def candidates(method, quick=False):

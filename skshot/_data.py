@@ -43,6 +43,17 @@ class SemiSupervisedData:
             y[self.labeled_positions] = self.y_labeled.to(y.device)
         return y
 
+    def key(self):
+        """A small tensor that tells this training stream from others: its size and sums.
+
+        The kept pseudo-labels of a checkpoint are reused only for data with
+        the same key (:meth:`skshot.objectives.SemiSupervisedObjective.stored_pseudo_labels`).
+        """
+        return torch.stack([
+            torch.tensor(float(len(self.x_unlabeled))),
+            self.x_unlabeled.float().sum().cpu(),
+            (self.stream_labels() + 1).float().sum().cpu()])
+
     def __len__(self):
         return len(self.x_unlabeled)
 

@@ -266,9 +266,12 @@ class ShotVAENet(NeuralNet):
         self._part_sums = {}
         self._valid_correct = 0
         self._ot_weight = None
-        if self.criterion_.propagation_weight and isinstance(dataset_train, SemiSupervisedData):
+        if self.criterion_.uses_pseudo_labels and isinstance(dataset_train, SemiSupervisedData):
             epoch = len(self.history)
             every = math.ceil(self.max_epochs / PROPAGATION_REFRESHES)
+            if dataset_train.pseudo_labels is None and epoch > PROPAGATION_START:
+                # a fit resumed from a checkpoint goes on with its pseudo-labels
+                dataset_train.pseudo_labels = self._stored_pseudo_labels(dataset_train)
             due = (epoch - PROPAGATION_START) % every == 0 or dataset_train.pseudo_labels is None
             if epoch >= PROPAGATION_START and due:
                 self.refresh_pseudo_labels(dataset_train)
@@ -294,6 +297,16 @@ class ShotVAENet(NeuralNet):
         labels, weights = propagation.pseudo_labels(scores, y_index)
         data.pseudo_labels = (labels.to(data.x_unlabeled.device),
                               weights.to(data.x_unlabeled.device, data.x_unlabeled.dtype))
+        self.criterion_.store_pseudo_labels(*data.pseudo_labels, data.key())
+
+    def _stored_pseudo_labels(self, data):
+        """The criterion's kept pseudo-labels of ``data`` on its device, or None."""
+        stored = self.criterion_.stored_pseudo_labels(data.key())
+        if stored is None:
+            return None
+        labels, weights = stored
+        return (labels.to(data.x_unlabeled.device),
+                weights.to(data.x_unlabeled.device, data.x_unlabeled.dtype))
 
     def _shard_key(self):
         """Extra seed key of this process: none alone, its index among several."""

@@ -80,6 +80,39 @@ class SemiSupervisedObjective(nn.Module):
         self.entropy_weight = entropy_weight
         self.ot_target_temperature = ot_target_temperature
         self.propagation_weight = propagation_weight
+        # The latest pseudo-labels of the training stream, their weights and the
+        # key of the data they belong to: part of the state that a checkpoint
+        # saves, so that a resumed fit goes on with the same pseudo-labels.
+        self.register_buffer("pseudo_labels", torch.empty(0, dtype=torch.long))
+        self.register_buffer("pseudo_weights", torch.empty(0))
+        self.register_buffer("pseudo_key", torch.empty(0))
+
+    def store_pseudo_labels(self, labels, weights, key):
+        """Keep ``(labels, weights)`` of the training stream whose key is ``key``."""
+        self.pseudo_labels = labels.detach().clone()
+        self.pseudo_weights = weights.detach().clone()
+        self.pseudo_key = key.detach().clone()
+
+    def stored_pseudo_labels(self, key):
+        """The kept ``(labels, weights)`` if they belong to the data of ``key``, else None."""
+        if self.pseudo_key.shape != key.shape or not torch.equal(
+                self.pseudo_key, key.to(self.pseudo_key.device, self.pseudo_key.dtype)):
+            return None
+        return self.pseudo_labels, self.pseudo_weights
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # The kept pseudo-labels have the length of the training stream: take
+        # the saved shapes before loading.
+        for name in ("pseudo_labels", "pseudo_weights", "pseudo_key"):
+            if prefix + name in state_dict:
+                setattr(self, name, torch.empty_like(state_dict[prefix + name],
+                                                     device=getattr(self, name).device))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    @property
+    def uses_pseudo_labels(self):
+        """Whether the loss reads pseudo-labels (``propagation_weight > 0``, not supervised)."""
+        return bool(self.propagation_weight) and self.objective != "supervised"
 
     def forward(self, module, x_l, y_l, x_u, ot_weight=1.0, teacher=None, pseudo_u=None):
         """Loss of one step.

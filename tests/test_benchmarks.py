@@ -97,7 +97,9 @@ def test_accuracy_script_measures_the_propagation_option_only_on_request():
     assert "shot+propagation" not in accuracy.METHODS
     model = accuracy.make_model("shot+propagation", "digits", {"lr": 3e-3}, 5, 0, 100)
     assert (model.objective, model.propagation_weight, model.lr) == ("shot", 1.0, 3e-3)
-    assert accuracy.make_model("shot", "digits", {}, 5, 0, 100).propagation_weight == 0.0
+    default = accuracy.ShotVAEClassifier().propagation_weight
+    assert accuracy.make_model("shot", "digits", {}, 5, 0, 100).propagation_weight == default
+    assert default != accuracy.METHOD_PARAMS["shot+propagation"]["propagation_weight"]
     with pytest.raises(SystemExit):
         accuracy.main(["--methods", "propagation"])
 
@@ -240,6 +242,10 @@ def test_accuracy_table_names_the_earlier_defaults_a_row_ran_under(tmp_path, mon
                                      current) == {}
     assert accuracy.earlier_defaults("shot", {**row, "defaults": changed},
                                      current) == {method_param: "earlier"}
+    # The labeled-only network does not read the unlabeled terms' parameters.
+    assert accuracy.earlier_defaults("labeled-only", {**row, "defaults": changed},
+                                     current) == {}
+    assert accuracy.earlier_defaults("labeled-only", row, current) == {}
 
     results = {"profile": "full", "date": "d", "machine": "m", "run_seconds": 60.0,
                "settings": accuracy.PROFILES["full"],

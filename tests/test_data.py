@@ -42,6 +42,19 @@ def test_data_holds_the_tensors_and_its_length_is_the_unlabeled_count():
     assert data.x_unlabeled.shape == (11, 2)
 
 
+def test_key_is_the_stream_size_and_its_sums_and_tells_other_data_apart():
+    x_u = torch.arange(12, dtype=torch.float64).reshape(6, 2)
+    data = SemiSupervisedData(x_u[:2], torch.tensor([1, 0]), x_u, torch.tensor([0, 1]))
+    # 6 samples, sum of 0..11 = 66, stream labels (1, 0, -1, -1, -1, -1) + 1 sum to 3
+    torch.testing.assert_close(data.key(), torch.tensor([6.0, 66.0, 3.0]))
+    same = SemiSupervisedData(x_u[:2], torch.tensor([1, 0]), x_u.clone(), torch.tensor([0, 1]))
+    assert torch.equal(same.key(), data.key())
+    other_labels = SemiSupervisedData(x_u[:2], torch.tensor([1, 1]), x_u, torch.tensor([0, 1]))
+    other_rows = SemiSupervisedData(x_u[:2], torch.tensor([1, 0]), x_u + 1, torch.tensor([0, 1]))
+    assert not torch.equal(other_labels.key(), data.key())
+    assert not torch.equal(other_rows.key(), data.key())
+
+
 @pytest.mark.parametrize("n_unlabeled, batch_size", [
     (10, 3), (10, 10), (10, 20), (7, 1), (100, 32), (1, 5), (33, 8), (64, 64), (65, 64),
 ])

@@ -725,3 +725,24 @@ def test_pseudo_labels_are_ignored_without_a_weight_or_by_supervised():
             module, x_l, y_l, x_u, pseudo_u=pseudo_u)
         assert "pl_u" not in parts
         assert loss.item() == base.item()
+        assert not SemiSupervisedObjective(objective, propagation_weight=weight).uses_pseudo_labels
+    assert SemiSupervisedObjective("m2", propagation_weight=0.3).uses_pseudo_labels
+
+
+def test_kept_pseudo_labels_are_returned_for_their_data_only_and_survive_a_state_dict():
+    objective = SemiSupervisedObjective("shot", propagation_weight=0.3)
+    key = torch.tensor([5.0, 12.5, 3.0])
+    assert objective.stored_pseudo_labels(key) is None  # nothing kept yet
+    labels, weights = torch.tensor([2, 0, 1, 1, 0]), torch.tensor([0.5, 1.0, 0.0, 2.0, 0.3])
+    objective.store_pseudo_labels(labels, weights, key)
+    labels[0] = 1  # a copy is kept, not the caller's tensor
+    kept = objective.stored_pseudo_labels(key.clone())
+    assert kept[0].tolist() == [2, 0, 1, 1, 0] and torch.equal(kept[1], weights)
+    assert objective.stored_pseudo_labels(torch.tensor([5.0, 12.5, 4.0])) is None
+    assert objective.stored_pseudo_labels(torch.tensor([5.0, 12.5])) is None
+
+    # A fresh objective (empty buffers) loads the saved ones, whatever their length.
+    restored = SemiSupervisedObjective("shot", propagation_weight=0.3)
+    restored.load_state_dict(objective.state_dict())
+    kept = restored.stored_pseudo_labels(key)
+    assert kept[0].tolist() == [2, 0, 1, 1, 0] and torch.equal(kept[1], weights)

@@ -109,8 +109,10 @@ def test_interrupted_fit_resumed_with_warm_start_matches_an_uninterrupted_fit(da
 
 def test_checkpoint_and_load_init_state_resume_to_the_planned_epochs(data, tmp_path):
     X, y = data
+    # With the defaults' label propagation, whose pseudo-labels the checkpoint keeps.
     params = {"lr_schedule": "step", "max_epochs": 12}
     full = fit(X, y, **params)
+    assert "pl_u" in full.history_[-1]
 
     checkpoint = Checkpoint(monitor=None, dirname=str(tmp_path))
     fit(X, y, callbacks=[checkpoint, StopAfter(5)], **params)

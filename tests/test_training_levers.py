@@ -214,15 +214,25 @@ def test_label_propagation_refreshes_its_pseudo_labels_on_schedule(blobs, monkey
     assert np.all(weights >= 0) and np.all(weights[labeled] > 0)
 
 
-def test_label_propagation_is_off_by_default_and_changes_the_fit(blobs, monkeypatch):
+def test_label_propagation_is_on_by_default_and_weight_zero_turns_it_off(blobs, monkeypatch):
     X, y = blobs
     y_partial = hide_labels(y, 3)
     calls = _record_refreshes(monkeypatch)
-    plain = fit_fast(X, y_partial, max_epochs=6)
+    plain = fit_fast(X, y_partial, max_epochs=6, propagation_weight=0.0)
     assert calls == [] and "pl_u" not in plain.history_[-1]
-    propagated = fit_fast(X, y_partial, max_epochs=6, propagation_weight=1.0)
+    default = fit_fast(X, y_partial, max_epochs=6)
+    assert default.propagation_weight == 0.3
     assert len(calls) == 4  # epochs 3 to 6
-    assert not np.allclose(plain.predict_proba(X), propagated.predict_proba(X))
+    assert "pl_u" in default.history_[-1]
+    assert not np.allclose(plain.predict_proba(X), default.predict_proba(X))
+
+
+def test_labeled_only_network_builds_no_pseudo_labels(blobs, monkeypatch):
+    X, y = blobs
+    calls = _record_refreshes(monkeypatch)
+    clf = fit_fast(X, hide_labels(y, 3), max_epochs=6, objective="supervised",
+                   propagation_weight=1.0)
+    assert calls == [] and "pl_u" not in clf.history_[-1]
 
 
 def test_label_propagation_skips_the_held_out_labels(blobs, monkeypatch):
