@@ -142,7 +142,7 @@ def write_summary(path):
         "`fmnist-1000` is the Fashion-MNIST split of `fmnist-100` with 100 labels per class;",
         "its `combined-2x` ran the defaults of the time (`propagation_weight=0`) at their",
         "default length (41 epochs), and `propagation0.3` the same with 0.3, which then became",
-        "the default.",
+        "the default; `labeled-only` there is the network on the labels alone at that length.",
         "",
         "The small protocols' validation splits are drawn from what is left after setting",
         "aside the fixed test split of `accuracy.py` (`_protocols.small_test_split`). An",
