@@ -222,18 +222,13 @@ def main(argv=None):
     profile = PROFILES[name]
     started = time.perf_counter()
     stem = "accuracy-quick" if args.quick else "accuracy"
-    results = {"protocols": {}}
-    previous = RESULTS / f"{stem}.json"
-    if previous.exists():  # keep the rows that this run does not measure
-        kept = json.loads(previous.read_text())
-        if kept.get("settings") == json.loads(json.dumps(profile)):
-            results = kept
-    results.update({"profile": name, "date": time.strftime("%Y-%m-%d"),
-                    "machine": (f"{platform.platform()}, {platform.machine()}, "
-                                f"{os.cpu_count()} cores, {torch.get_num_threads()} PyTorch "
-                                "thread(s)"),
-                    "settings": profile})
+    results = {"protocols": {}, "profile": name, "date": time.strftime("%Y-%m-%d"),
+               "machine": (f"{platform.platform()}, {platform.machine()}, "
+                           f"{os.cpu_count()} cores, {torch.get_num_threads()} PyTorch "
+                           "thread(s)"),
+               "settings": profile}
     measured = set()  # (protocol, method) of the rows this run measured
+    keep_rows_written_meanwhile(results, stem, measured)  # the rows of earlier runs
     for protocol in args.protocols:
         dataset, n_per_class = PROTOCOLS[protocol]
         epochs = profile[f"{FAMILY[dataset]}_epochs"]
