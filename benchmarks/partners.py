@@ -82,7 +82,8 @@ def main(argv=None):
              f"Written by `python benchmarks/partners.py` ({args.protocol}, label draws "
              f"{args.draws}, {n_threads} PyTorch threads). All figures in %, mean ± standard "
              "deviation over the draws, on validation splits of the training data. "
-             "`defaults`: the estimator's defaults (`beta=4`); `beta=0.01`: the same with the "
+             f"`defaults`: the estimator's defaults (`beta={ShotVAEClassifier().beta:g}`); "
+             "`beta=0.01`: the same with the "
              "paper's beta, under which z carries the class.", "",
              "| setting | parameters | " + " | ".join(title for _, title in columns) + " |",
              "| --- | --- | " + " | ".join("---" for _ in columns) + " |"]

@@ -40,7 +40,7 @@ y_partial = mask_labels(y, 50, random_state=0)
 # %%
 # Fit
 # ---
-# The defaults. ``beta`` weights the KL terms of the ELBO; the default 4 puts
+# The defaults. ``beta`` weights the KL terms of the ELBO; the default 6 puts
 # a price on the information ``z`` carries, so the model leaves the class to
 # ``y``, which it gets for free on labeled images. With a small ``beta`` (the
 # paper's 0.01) the code ``z`` also encodes the class and the decoder learns

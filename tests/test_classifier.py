@@ -222,7 +222,7 @@ def test_sample_from_the_prior_and_in_the_style_of_inputs(digits):
 
 
 def test_samples_of_the_defaults_are_recognised_as_the_class_asked_for():
-    # The defaults (beta=4) make the decoder read y: an independent judge, a
+    # The defaults (beta=6) make the decoder read y: an independent judge, a
     # logistic regression fitted on digits the model never saw, assigns at least
     # 90 % of the samples (from the prior, and inputs restyled as every class)
     # to the class asked for. With the paper's beta=0.01 it is near chance.
