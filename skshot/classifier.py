@@ -29,6 +29,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from skorch.callbacks import EarlyStopping
 from skorch.dataset import Dataset
 from skorch.helper import predefined_split
 
@@ -49,6 +50,8 @@ _OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.
 AUTO_STEPS = 4000
 #: ... but at most this many epochs.
 AUTO_MAX_EPOCHS = 100
+#: Share of the labels that ``early_stopping=True`` holds out when ``validation_fraction`` is None.
+EARLY_STOPPING_FRACTION = 0.1
 #: Number of shared standard-normal draws of z in :meth:`ShotVAEClassifier.score_samples`.
 _ELBO_DRAWS = 16
 
@@ -369,7 +372,27 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         Fraction of the labeled samples held out, stratified, to record the
         validation loss and accuracy (``valid_loss``, ``valid_acc``) in
         ``history_`` each epoch. Held-out samples are excluded from training
-        entirely, also from the unlabeled stream.
+        entirely, also from the unlabeled stream. None holds out nothing,
+        except with ``early_stopping=True``, which then holds out 0.1 (as
+        :class:`~sklearn.neural_network.MLPClassifier` does).
+    early_stopping : bool, default=False
+        Stop training when the cross-entropy of the held-out labeled samples
+        (``valid_loss``, see ``validation_fraction``) has not improved for
+        ``n_iter_no_change`` epochs, and keep the weights of the epoch where
+        it was lowest (``best_epoch_``). A guard against a model that gets
+        worse with longer training, paid for with the held-out labels and a
+        noisy stopping point when they are few. Validation error over label
+        draws (user guide: :ref:`early-stopping`): on wine with 10 labels
+        per class (three held out; the one data set where longer training
+        hurts the defaults) 5.3 % against 6.7 % at three times the default
+        length, 5.0 % against 4.6 % at the default length; on breast cancer
+        with 10 per class 4.7 % against 5.4 %; on the digits with 5 per class
+        (``validation_fraction=0.2``: 10 of 50 held out) 8.4 % against 7.3 %.
+        Off by default; worth it when longer training hurts and labels are
+        not scarce.
+    n_iter_no_change : int, default=10
+        Epochs without improvement of ``valid_loss`` after which
+        ``early_stopping`` stops the fit.
     batch_size_predict : int, default=256
         Batch size of ``predict_proba``, ``transform``, ``score_samples`` and
         of the validation.
@@ -455,6 +478,9 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
     n_iter_ : int
         Number of epochs run, those of a fit continued with ``warm_start``
         included (``len(history_)``).
+    best_epoch_ : int or None
+        With ``early_stopping``, the epoch (counted from 1, as in
+        ``history_``) whose weights the model holds; None without it.
     net_ : skshot._net.ShotVAENet
         The fitted skorch network; ``net_.module_`` is the PyTorch module.
     history_ : skorch.History
@@ -556,6 +582,8 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "lr_schedule": [StrOptions({"step", "cosine", "constant"})],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
+        "early_stopping": ["boolean"],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "batch_size_predict": [Interval(Integral, 1, None, closed="left")],
         "device": [str, torch.device],
         "mixed_precision": [StrOptions({"bf16"}), None],
@@ -602,6 +630,8 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         weight_decay=5e-4,
         lr_schedule="step",
         validation_fraction=None,
+        early_stopping=False,
+        n_iter_no_change=10,
         batch_size_predict=256,
         device="cpu",
         mixed_precision=None,
@@ -644,6 +674,8 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         self.weight_decay = weight_decay
         self.lr_schedule = lr_schedule
         self.validation_fraction = validation_fraction
+        self.early_stopping = early_stopping
+        self.n_iter_no_change = n_iter_no_change
         self.batch_size_predict = batch_size_predict
         self.device = device
         self.mixed_precision = mixed_precision
@@ -700,15 +732,16 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         train_rows = np.arange(len(X))
         labeled_rows = np.flatnonzero(labeled)
         valid = None
-        if self.validation_fraction is not None:
+        fraction = self._validation_fraction()
+        if fraction is not None:
             labeled_rows, valid_rows, y_index, y_valid = self._split_validation(
-                labeled_rows, y_index, seed)
+                labeled_rows, y_index, seed, fraction)
             train_rows = np.setdiff1d(train_rows, valid_rows)
 
         def tensor(a):
             return torch.tensor(a, device=device)
 
-        if self.validation_fraction is not None:
+        if fraction is not None:
             valid = Dataset(tensor(X[valid_rows]), tensor(y_valid))
         train_split = predefined_split(valid) if valid is not None else None
 
@@ -733,6 +766,8 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         self.max_epochs_ = max_epochs
         self.net_ = net
         self.n_iter_ = len(net.history)
+        stopper = dict(net.callbacks_).get("early_stopping")
+        self.best_epoch_ = int(stopper.best_epoch_) if stopper is not None else None
         self.label_distributions_, self.transduction_ = self._transduce(X, labeled, given_index)
         return self
 
@@ -787,14 +822,22 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
             raise ValueError(
                 f"hidden_sizes must be a sequence of positive integers, got {sizes!r}.")
 
-    def _split_validation(self, labeled_rows, y_index, seed):
+    def _validation_fraction(self):
+        """The share of labels held out: ``validation_fraction``, 0.1 for early stopping."""
+        if self.validation_fraction is None and self.early_stopping:
+            return EARLY_STOPPING_FRACTION
+        return self.validation_fraction
+
+    def _split_validation(self, labeled_rows, y_index, seed, fraction):
         try:
-            return train_test_split(labeled_rows, y_index, test_size=self.validation_fraction,
+            return train_test_split(labeled_rows, y_index, test_size=fraction,
                                     stratify=y_index, random_state=seed)
         except ValueError as exc:
+            given = "validation_fraction" if self.validation_fraction is not None else \
+                "early_stopping=True (validation_fraction=None: 0.1)"
             raise ValueError(
-                f"validation_fraction={self.validation_fraction} cannot hold out a stratified "
-                f"validation set from {len(labeled_rows)} labeled samples: {exc}") from exc
+                f"{given} cannot hold out a stratified validation set of {fraction:g} of "
+                f"{len(labeled_rows)} labeled samples: {exc}") from exc
 
     def _translate_shift(self, input_shape):
         """Pixels of random translation of the training images; 0 for none."""
@@ -824,6 +867,9 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         callbacks.append(("lr_schedule", LRSchedule(self.lr_schedule)))
         if self.verbose == 1:
             callbacks.append(("progress_bar", EpochProgressBar()))
+        if self.early_stopping:
+            callbacks.append(("early_stopping", EarlyStopping(
+                monitor="valid_loss", patience=self.n_iter_no_change, load_best=True)))
         optimizer_params = {"optimizer__weight_decay": self.weight_decay}
         if self.optimizer == "sgd":
             optimizer_params["optimizer__momentum"] = self.momentum

@@ -141,6 +141,54 @@ def test_validation_fraction_too_large_for_the_labels_is_refused(blobs):
         fit_fast(X, hide_labels(y, 1), validation_fraction=0.5)
 
 
+class _WeightsPerEpoch(Callback):
+    """Keeps a copy of the module's weights after every epoch."""
+
+    def on_train_begin(self, net, **kwargs):
+        self.weights = {}
+
+    def on_epoch_end(self, net, **kwargs):
+        self.weights[net.history[-1, "epoch"]] = {
+            name: tensor.detach().clone() for name, tensor in net.module_.state_dict().items()}
+
+
+def test_early_stopping_stops_and_keeps_the_weights_of_the_best_epoch(blobs):
+    X, y = blobs
+    clf = fit_fast(X, hide_labels(y, 20), early_stopping=True, n_iter_no_change=2,
+                   validation_fraction=0.25, max_epochs=40,
+                   callbacks=[("weights", _WeightsPerEpoch())])
+    losses = clf.history_[:, "valid_loss"]
+    assert clf.n_iter_ < 40  # it stopped
+    assert clf.best_epoch_ == int(np.argmin(losses)) + 1
+    assert clf.n_iter_ - clf.best_epoch_ == 2  # two epochs without improvement
+    kept = clf.net_.module_.state_dict()
+    weights = dict(clf.net_.callbacks_)["weights"].weights  # the fit's copy of the callback
+    best, last = weights[clf.best_epoch_], weights[clf.n_iter_]
+    assert all(torch.equal(kept[name], best[name]) for name in kept)
+    assert not all(torch.equal(kept[name], last[name]) for name in kept)
+
+
+def test_early_stopping_holds_out_a_tenth_of_the_labels_by_default(blobs):
+    X, y = blobs
+    y_partial = hide_labels(y, 20)  # 60 labels: 6 held out
+    clf = fit_fast(X, y_partial, early_stopping=True, max_epochs=3)
+    assert len(clf.history_[:, "valid_loss"]) == clf.n_iter_
+    assert clf.best_epoch_ in (1, 2, 3)
+    plain = fit_fast(X, y_partial, max_epochs=3)
+    assert "valid_loss" not in plain.history_[-1] and plain.best_epoch_ is None
+    # the split matches validation_fraction=0.1 given explicitly
+    explicit = fit_fast(X, y_partial, early_stopping=True, max_epochs=3,
+                        validation_fraction=0.1)
+    np.testing.assert_array_equal(clf.history_[:, "valid_loss"],
+                                  explicit.history_[:, "valid_loss"])
+
+
+def test_early_stopping_without_enough_labels_to_hold_out_is_refused(blobs):
+    X, y = blobs
+    with pytest.raises(ValueError, match="early_stopping=True"):
+        fit_fast(X, hide_labels(y, 1), early_stopping=True)
+
+
 @pytest.mark.parametrize("labels", [
     np.array([3, 7, 11]),
     np.array(["cat", "dog", "emu"]),
