@@ -23,7 +23,10 @@ trained on the labeled samples only (``objective="supervised"``); ``LabelSpreadi
 components for Fashion-MNIST) and ``SelfTrainingClassifier(LogisticRegression())``.
 Measured only when named in ``--methods``: ``"shot+propagation"``, the defaults
 with the label propagation over the network's features weighted 1
-(``propagation_weight=1``; the default is 0.3).
+(``propagation_weight=1``; the default is 0.3); ``"shot+early-stopping"`` and
+``"shot-3x+early-stopping"``, the defaults and the three times longer fit with
+``early_stopping=True`` (a tenth of the labels held out; it needs at least one
+held-out label per class, so not on the digits' 50 labels).
 
 Hyperparameters: for each protocol and method, the candidates of
 ``CANDIDATES`` are compared on a validation split carved from the training
@@ -71,13 +74,16 @@ from _protocols import small_test_split  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 VAE_METHODS = {"m2": "m2", "smooth-elbo": "smooth-elbo", "shot": "shot",
-               "shot-3x": "shot", "labeled-only": "supervised", "shot+propagation": "shot"}
+               "shot-3x": "shot", "labeled-only": "supervised", "shot+propagation": "shot",
+               "shot+early-stopping": "shot", "shot-3x+early-stopping": "shot"}
 #: How many times the default training length each VAE method trains.
-LENGTH_FACTOR = {"shot-3x": 3}
+LENGTH_FACTOR = {"shot-3x": 3, "shot-3x+early-stopping": 3}
 #: Parameters that a VAE method sets on top of the defaults and of its candidates.
-METHOD_PARAMS = {"shot+propagation": {"propagation_weight": 1.0}}
+METHOD_PARAMS = {"shot+propagation": {"propagation_weight": 1.0},
+                 "shot+early-stopping": {"early_stopping": True},
+                 "shot-3x+early-stopping": {"early_stopping": True}}
 #: Methods measured only when ``--methods`` names them (options, not defaults).
-OPTIONAL_METHODS = ["shot+propagation"]
+OPTIONAL_METHODS = ["shot+propagation", "shot+early-stopping", "shot-3x+early-stopping"]
 METHODS = [*(m for m in VAE_METHODS if m not in OPTIONAL_METHODS), "LabelSpreading",
            "SelfTraining"]
 

@@ -104,6 +104,17 @@ def test_accuracy_script_measures_the_propagation_option_only_on_request():
         accuracy.main(["--methods", "propagation"])
 
 
+def test_accuracy_script_measures_early_stopping_only_on_request():
+    accuracy = load_script("accuracy")
+    assert not {"shot+early-stopping", "shot-3x+early-stopping"} & set(accuracy.METHODS)
+    assert accuracy.ShotVAEClassifier().early_stopping is False
+    once, thrice, plain = (accuracy.make_model(method, "wine", {}, "auto", 0, 100)[-1]
+                           for method in ("shot+early-stopping", "shot-3x+early-stopping",
+                                          "shot-3x"))
+    assert once.early_stopping and thrice.early_stopping and not plain.early_stopping
+    assert thrice.max_epochs == plain.max_epochs == 3 * once._resolve_max_epochs(100)
+
+
 def test_levers_script_records_every_draw_and_summarises(tmp_path):
     levers = load_script("levers")
     out = tmp_path / "levers.jsonl"
