@@ -6,7 +6,8 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback
 
-__all__ = ["STEP_MILESTONES", "EpochProgressBar", "HeldOutAccuracy", "LRSchedule", "lr_factor"]
+__all__ = ["STEP_MILESTONES", "BestEpochStopping", "EpochProgressBar", "HeldOutAccuracy",
+           "LRSchedule", "lr_factor"]
 
 #: Epoch fractions at which the "step" schedule multiplies the learning rate by
 #: 0.1: epochs 400, 500 and 550 of 600 in the SHOT-VAE authors' CIFAR runs.
@@ -128,3 +129,51 @@ class HeldOutAccuracy(Callback):
 
     def on_train_end(self, net, **kwargs):
         del self.X_, self.y_
+
+
+class BestEpochStopping(Callback):
+    """Stop when the held-out accuracy stops improving, and keep the best epoch's weights.
+
+    An epoch improves on the best one so far when its held-out accuracy
+    (``valid_acc``) is higher, or equal and its held-out cross-entropy
+    (``valid_loss``) lower: a few held-out labels often give equal
+    accuracies, and the cross-entropy tells those epochs apart. The
+    cross-entropy alone would be a poor guide, as it rises with confident
+    mistakes while the accuracy still improves. After ``patience`` epochs
+    without improvement the fit stops; at its end the module holds the
+    weights of the best epoch, ``best_epoch_`` (counted from 1). It is the
+    callback of ``ShotVAEClassifier(early_stopping=True)``, which holds out
+    the labels it needs (``validation_fraction``).
+
+    Parameters
+    ----------
+    patience : int, default=10
+        Epochs without improvement after which the fit stops.
+    """
+
+    def __init__(self, patience=10):
+        self.patience = patience
+
+    def on_train_begin(self, net, **kwargs):
+        if net.train_split is None:
+            raise ValueError("BestEpochStopping needs held-out labeled samples: fit with "
+                             "validation_fraction set.")
+        self.best_score_ = self.best_epoch_ = self.best_weights_ = None
+        self.misses_ = 0
+
+    def on_epoch_end(self, net, **kwargs):
+        last = net.history[-1]
+        score = (last["valid_acc"], -last["valid_loss"])
+        if self.best_score_ is None or score > self.best_score_:
+            self.best_score_, self.best_epoch_, self.misses_ = score, last["epoch"], 0
+            self.best_weights_ = {name: tensor.detach().clone()
+                                  for name, tensor in net.module_.state_dict().items()}
+            return
+        self.misses_ += 1
+        if self.misses_ >= self.patience:
+            raise KeyboardInterrupt  # skorch's way to end a fit early
+
+    def on_train_end(self, net, **kwargs):
+        if self.best_weights_ is not None and self.best_epoch_ != net.history[-1, "epoch"]:
+            net.module_.load_state_dict(self.best_weights_)
+        self.best_weights_ = None  # the module holds them; a pickle need not

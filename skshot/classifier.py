@@ -29,7 +29,6 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
-from skorch.callbacks import EarlyStopping
 from skorch.dataset import Dataset
 from skorch.helper import predefined_split
 
@@ -39,7 +38,7 @@ from ._device import check_device, resolve_device
 from ._labels import encode_partial_labels, unlabeled_mask
 from ._net import ShotVAENet, softmax_float64
 from .backbones import BACKBONES
-from .callbacks import EpochProgressBar, LRSchedule
+from .callbacks import BestEpochStopping, EpochProgressBar, LRSchedule
 from .modules import ShotVAE
 from .objectives import OBJECTIVES, SemiSupervisedObjective, elbo_per_sample
 
@@ -376,23 +375,24 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         except with ``early_stopping=True``, which then holds out 0.1 (as
         :class:`~sklearn.neural_network.MLPClassifier` does).
     early_stopping : bool, default=False
-        Stop training when the cross-entropy of the held-out labeled samples
-        (``valid_loss``, see ``validation_fraction``) has not improved for
-        ``n_iter_no_change`` epochs, and keep the weights of the epoch where
-        it was lowest (``best_epoch_``). A guard against a model that gets
-        worse with longer training, paid for with the held-out labels and a
-        noisy stopping point when they are few. Validation error over label
-        draws (user guide: :ref:`early-stopping`): on wine with 10 labels
-        per class (three held out; the one data set where longer training
-        hurts the defaults) 5.3 % against 6.7 % at three times the default
-        length, 5.0 % against 4.6 % at the default length; on breast cancer
-        with 10 per class 4.7 % against 5.4 %; on the digits with 5 per class
-        (``validation_fraction=0.2``: 10 of 50 held out) 8.4 % against 7.3 %.
-        Off by default; worth it when longer training hurts and labels are
-        not scarce.
+        Stop training when the held-out labeled samples (see
+        ``validation_fraction``) have not improved for ``n_iter_no_change``
+        epochs, and keep the weights of the best epoch (``best_epoch_``). An
+        epoch improves when its held-out accuracy (``valid_acc``) is higher,
+        or equal with a lower held-out cross-entropy (``valid_loss``); see
+        :class:`skshot.callbacks.BestEpochStopping`. A guard against a model
+        that gets worse with longer training, paid for with the held-out
+        labels. Validation error over label draws (user guide:
+        :ref:`early-stopping`): on wine with 10 labels per class (three held
+        out; the one data set where longer training hurts the defaults)
+        5.3 % against 6.7 % at three times the default length and 5.0 %
+        against 4.6 % at the default length; on breast cancer with 10 per
+        class 4.7 % against 5.4 %; on the digits with 5 per class
+        (``validation_fraction=0.2``: 10 of 50 held out) 8.5 % against
+        7.3 %. Off by default.
     n_iter_no_change : int, default=10
-        Epochs without improvement of ``valid_loss`` after which
-        ``early_stopping`` stops the fit.
+        Epochs without improvement after which ``early_stopping`` stops the
+        fit.
     batch_size_predict : int, default=256
         Batch size of ``predict_proba``, ``transform``, ``score_samples`` and
         of the validation.
@@ -767,7 +767,8 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         self.net_ = net
         self.n_iter_ = len(net.history)
         stopper = dict(net.callbacks_).get("early_stopping")
-        self.best_epoch_ = int(stopper.best_epoch_) if stopper is not None else None
+        self.best_epoch_ = None if stopper is None or stopper.best_epoch_ is None \
+            else int(stopper.best_epoch_)
         self.label_distributions_, self.transduction_ = self._transduce(X, labeled, given_index)
         return self
 
@@ -868,8 +869,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         if self.verbose == 1:
             callbacks.append(("progress_bar", EpochProgressBar()))
         if self.early_stopping:
-            callbacks.append(("early_stopping", EarlyStopping(
-                monitor="valid_loss", patience=self.n_iter_no_change, load_best=True)))
+            callbacks.append(("early_stopping", BestEpochStopping(self.n_iter_no_change)))
         optimizer_params = {"optimizer__weight_decay": self.weight_decay}
         if self.optimizer == "sgd":
             optimizer_params["optimizer__momentum"] = self.momentum
