@@ -26,7 +26,9 @@ with the label propagation over the network's features weighted 1
 (``propagation_weight=1``; the default is 0.3); ``"shot+early-stopping"`` and
 ``"shot-3x+early-stopping"``, the defaults and the three times longer fit with
 ``early_stopping=True`` (a tenth of the labels held out; it needs at least one
-held-out label per class, so not on the digits' 50 labels).
+held-out label per class, so not on the digits' 50 labels); ``"shot+input-graph"``,
+the defaults with the label propagation's graph built from the samples themselves
+(``propagation_features="input"``; the default links the network's features).
 
 Hyperparameters: for each protocol and method, the candidates of
 ``CANDIDATES`` are compared on a validation split carved from the training
@@ -75,15 +77,18 @@ from _protocols import small_test_split  # noqa: E402
 RESULTS = Path(__file__).parent / "results"
 VAE_METHODS = {"m2": "m2", "smooth-elbo": "smooth-elbo", "shot": "shot",
                "shot-3x": "shot", "labeled-only": "supervised", "shot+propagation": "shot",
-               "shot+early-stopping": "shot", "shot-3x+early-stopping": "shot"}
+               "shot+early-stopping": "shot", "shot-3x+early-stopping": "shot",
+               "shot+input-graph": "shot"}
 #: How many times the default training length each VAE method trains.
 LENGTH_FACTOR = {"shot-3x": 3, "shot-3x+early-stopping": 3}
 #: Parameters that a VAE method sets on top of the defaults and of its candidates.
 METHOD_PARAMS = {"shot+propagation": {"propagation_weight": 1.0},
                  "shot+early-stopping": {"early_stopping": True},
-                 "shot-3x+early-stopping": {"early_stopping": True}}
+                 "shot-3x+early-stopping": {"early_stopping": True},
+                 "shot+input-graph": {"propagation_features": "input"}}
 #: Methods measured only when ``--methods`` names them (options, not defaults).
-OPTIONAL_METHODS = ["shot+propagation", "shot+early-stopping", "shot-3x+early-stopping"]
+OPTIONAL_METHODS = ["shot+propagation", "shot+early-stopping", "shot-3x+early-stopping",
+                    "shot+input-graph"]
 METHODS = [*(m for m in VAE_METHODS if m not in OPTIONAL_METHODS), "LabelSpreading",
            "SelfTraining"]
 

@@ -102,12 +102,20 @@ class ShotVAENet(NeuralNet):
         pseudo-labels of the training data are computed
         (:meth:`refresh_pseudo_labels`) at the start of epoch 3 and then
         every ``ceil(max_epochs / 10)`` epochs.
+    propagation_features : {"network", "input", "both"}, default="network"
+        What the graph of the label propagation links: ``"network"`` the
+        module's features, recomputed at each refresh; ``"input"`` the
+        training samples themselves (flattened), a graph that does not
+        change, so the pseudo-labels are computed once, at the start of
+        epoch 3; ``"both"`` the two side by side
+        (:func:`skshot.propagation.joint_features`), recomputed at each
+        refresh.
     """
 
     def __init__(self, module, criterion, *, batch_size_labeled=64, batch_size_unlabeled=512,
                  gamma=5.0, seed=0, mixed_precision=None, ot_warmup=1.0, ot_weight=1.0,
                  translate_shift=0, ot_target_ema=None, classes=None, propagation_neighbors=10,
-                 **kwargs):
+                 propagation_features="network", **kwargs):
         super().__init__(module, criterion, **kwargs)
         self.batch_size_labeled = batch_size_labeled
         self.batch_size_unlabeled = batch_size_unlabeled
@@ -120,6 +128,7 @@ class ShotVAENet(NeuralNet):
         self.ot_target_ema = ot_target_ema
         self.classes = classes
         self.propagation_neighbors = propagation_neighbors
+        self.propagation_features = propagation_features
 
     def initialize_module(self):
         super().initialize_module()
@@ -272,7 +281,9 @@ class ShotVAENet(NeuralNet):
             if dataset_train.pseudo_labels is None and epoch > PROPAGATION_START:
                 # a fit resumed from a checkpoint goes on with its pseudo-labels
                 dataset_train.pseudo_labels = self._stored_pseudo_labels(dataset_train)
-            due = (epoch - PROPAGATION_START) % every == 0 or dataset_train.pseudo_labels is None
+            due = dataset_train.pseudo_labels is None or (
+                self.propagation_features != "input"
+                and (epoch - PROPAGATION_START) % every == 0)
             if epoch >= PROPAGATION_START and due:
                 self.refresh_pseudo_labels(dataset_train)
 
@@ -280,15 +291,21 @@ class ShotVAENet(NeuralNet):
         """Set ``data.pseudo_labels`` by label propagation over the module's features.
 
         The features of every sample of the unlabeled stream (the encoder's
-        output, :meth:`skshot.modules.ShotVAE.features`) are centred and
-        projected on 64 principal axes, linked into a graph of
+        output, :meth:`skshot.modules.ShotVAE.features`, or with
+        ``propagation_features="input"`` the flattened samples, or both side by
+        side) are centred and projected on 64 principal axes, linked into a graph of
         ``propagation_neighbors`` nearest neighbours (at most the number of
         samples less one), and the labels are diffused through it
         (:mod:`skshot.propagation`).
         """
         module = getattr(self.module_, "module", self.module_)  # unwrapped if data-parallel
-        features = self.map_batches(data.x_unlabeled, module.features)
-        features = propagation.graph_features(features.to(self.compute_device))
+        views = []
+        if self.propagation_features in ("input", "both"):
+            views.append(data.x_unlabeled.reshape(len(data.x_unlabeled), -1))
+        if self.propagation_features in ("network", "both"):
+            views.append(self.map_batches(data.x_unlabeled, module.features))
+        views = [propagation.graph_features(v.to(self.compute_device)) for v in views]
+        features = views[0] if len(views) == 1 else propagation.joint_features(*views)
         graph = propagation.normalize_affinity(
             propagation.knn_affinity(features, min(self.propagation_neighbors,
                                                    len(features) - 1)))

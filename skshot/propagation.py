@@ -32,8 +32,8 @@ import torch.nn.functional as F
 
 from . import losses
 
-__all__ = ["diffuse_labels", "graph_features", "knn_affinity", "normalize_affinity",
-           "pseudo_label_loss", "pseudo_labels"]
+__all__ = ["diffuse_labels", "graph_features", "joint_features", "knn_affinity",
+           "normalize_affinity", "pseudo_label_loss", "pseudo_labels"]
 
 
 def graph_features(features, n_components=64):
@@ -56,6 +56,24 @@ def graph_features(features, n_components=64):
         return centred
     _, _, V = torch.pca_lowrank(centred, q=n_components, center=False)
     return centred @ V
+
+
+def joint_features(*features):
+    """The rows of each feature matrix scaled to unit length, side by side.
+
+    The cosine similarity of two rows of the result is the mean of their
+    cosine similarities in each of the ``m`` matrices, so that a graph of
+    :func:`knn_affinity` over it weighs each view of the samples alike.
+
+    Parameters
+    ----------
+    *features : torch.Tensor of shape (n, f_i)
+
+    Returns
+    -------
+    torch.Tensor of shape (n, sum(f_i))
+    """
+    return torch.cat([F.normalize(f.float(), dim=1) for f in features], dim=1)
 
 
 def knn_affinity(features, n_neighbors, power=3, chunk_size=4096):

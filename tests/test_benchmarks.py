@@ -104,6 +104,15 @@ def test_accuracy_script_measures_the_propagation_option_only_on_request():
         accuracy.main(["--methods", "propagation"])
 
 
+def test_accuracy_script_measures_the_input_graph_option_only_on_request():
+    accuracy = load_script("accuracy")
+    assert "shot+input-graph" not in accuracy.METHODS
+    model = accuracy.make_model("shot+input-graph", "wine", {}, 5, 0, 100)
+    assert (model[-1].objective, model[-1].propagation_features) == ("shot", "input")
+    default = accuracy.make_model("shot", "wine", {}, 5, 0, 100)[-1].propagation_features
+    assert default == accuracy.ShotVAEClassifier().propagation_features != "input"
+
+
 def test_accuracy_script_measures_early_stopping_only_on_request():
     accuracy = load_script("accuracy")
     assert not {"shot+early-stopping", "shot-3x+early-stopping"} & set(accuracy.METHODS)

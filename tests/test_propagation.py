@@ -120,6 +120,22 @@ def test_graph_features_centre_and_keep_the_leading_subspace():
     np.testing.assert_allclose(few.numpy(), centred[:, :2], rtol=1e-6, atol=1e-5)  # float32
 
 
+def test_joint_features_average_the_cosine_similarities_of_the_views():
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(size=(12, 4)), 3.0 * rng.normal(size=(12, 7))
+
+    def cosine(m):
+        unit = m / np.linalg.norm(m, axis=1, keepdims=True)
+        return unit @ unit.T
+
+    joint = propagation.joint_features(torch.as_tensor(a), torch.as_tensor(b)).numpy()
+    assert joint.shape == (12, 11)
+    np.testing.assert_allclose(cosine(joint), (cosine(a) + cosine(b)) / 2, rtol=1e-5, atol=1e-6)
+    # one view alone: its own cosines, whatever the rows' lengths
+    np.testing.assert_allclose(cosine(propagation.joint_features(torch.as_tensor(b)).numpy()),
+                               cosine(b), rtol=1e-5, atol=1e-6)
+
+
 def test_pseudo_label_loss_is_the_weighted_cross_entropy():
     rng = np.random.default_rng(4)
     logits = rng.normal(size=(5, 3))

@@ -114,6 +114,7 @@ def test_translation_is_applied_to_images_only(digit_images, blobs):
     ({"propagation_weight": -1.0}, "propagation_weight"),
     ({"propagation_neighbors": 0}, "propagation_neighbors"),
     ({"propagation_neighbors": 2.5}, "propagation_neighbors"),
+    ({"propagation_features": "latent"}, "propagation_features"),
 ])
 def test_bad_lever_parameters_are_refused(digits, params, message):
     X, y = digits
@@ -225,6 +226,73 @@ def test_label_propagation_is_on_by_default_and_weight_zero_turns_it_off(blobs, 
     assert len(calls) == 4  # epochs 3 to 6
     assert "pl_u" in default.history_[-1]
     assert not np.allclose(plain.predict_proba(X), default.predict_proba(X))
+
+
+def _dense_input_pseudo_labels(x, stream, n_classes, k, power=3, alpha=0.99, n_iter=20):
+    """The pseudo-labels of a graph of the samples themselves, written out densely in NumPy."""
+    unit = x - x.mean(axis=0)
+    unit = unit / np.linalg.norm(unit, axis=1, keepdims=True)
+    sim = unit @ unit.T
+    np.fill_diagonal(sim, -np.inf)
+    A = np.zeros_like(sim)
+    for i, row in enumerate(sim):
+        nearest = np.argsort(row)[::-1][:k]
+        A[i, nearest] = np.maximum(row[nearest], 0) ** power
+    W = A + A.T
+    d = W.sum(axis=1)
+    S = W / np.sqrt(np.outer(d, d))
+    Y = np.zeros((len(x), n_classes))
+    labeled = stream >= 0
+    Y[labeled, stream[labeled]] = 1.0
+    Y /= Y.sum(axis=0, keepdims=True)
+    Z = Y.copy()
+    for _ in range(n_iter):
+        Z = alpha * S @ Z + Y
+    return np.where(labeled, stream, Z.argmax(axis=1))
+
+
+def test_label_propagation_over_the_inputs_labels_once_from_the_samples(blobs, monkeypatch):
+    X, y = blobs
+    y_partial = hide_labels(y, 5)
+    calls = _record_refreshes(monkeypatch)
+    clf = fit_fast(X, y_partial, max_epochs=12, propagation_weight=1.0,
+                   propagation_features="input")
+    # the graph of the inputs does not change: one propagation, at epoch 3
+    assert [epoch for epoch, *_ in calls] == [3]
+    assert all(row["pl_u"] >= 0 for row in clf.history_[2:])
+    _, stream, labels, _, x_stream = calls[0]
+    expected = _dense_input_pseudo_labels(x_stream.astype(np.float64), stream, 3,
+                                          clf.propagation_neighbors)
+    np.testing.assert_array_equal(labels, expected)
+    # the network's features give other pseudo-labels than the inputs do
+    calls.clear()
+    fit_fast(X, y_partial, max_epochs=3, propagation_weight=1.0, hidden_sizes=(4,))
+    assert not np.array_equal(calls[0][2], labels)
+
+
+def test_label_propagation_over_both_refreshes_a_graph_of_inputs_and_features(blobs,
+                                                                            monkeypatch):
+    X, y = blobs
+    y_partial = hide_labels(y, 5)
+    seen = []
+    original = ShotVAENet.map_batches
+
+    def spy(net, data, fn):
+        out = original(net, data, fn)
+        seen.append(out.shape)
+        return out
+
+    monkeypatch.setattr(ShotVAENet, "map_batches", spy)
+    calls = _record_refreshes(monkeypatch)
+    fit_fast(X, y_partial, max_epochs=12, propagation_weight=1.0,
+             propagation_features="both", hidden_sizes=(4,))
+    assert [epoch for epoch, *_ in calls] == [3, 5, 7, 9, 11]  # refreshed like "network"
+    assert (len(X), 4) in seen  # the network's features were read for the graph
+    _, stream, labels, _, x_stream = calls[0]
+    inputs_only = _dense_input_pseudo_labels(x_stream.astype(np.float64), stream, 3, 10)
+    # not the graph of the inputs alone, but close to it: the two views are averaged
+    assert not np.array_equal(labels, inputs_only)
+    assert np.mean(labels == inputs_only) > 0.8
 
 
 def test_labeled_only_network_builds_no_pseudo_labels(blobs, monkeypatch):
