@@ -185,6 +185,27 @@ def test_validation_protocols_never_read_the_small_sets_test_split(protocol):
         assert sorted(np.concatenate([y_fit, y_val])) == sorted(y_rest)
 
 
+def test_mid_sized_fashion_protocol_is_a_fixed_stratified_subset(tiny_fashion, monkeypatch):
+    load_script("levers")  # puts the benchmarks folder on the path
+    protocols = importlib.import_module("_protocols")
+    monkeypatch.setattr(protocols, "FMNIST_HELD_OUT", 100)
+    monkeypatch.setattr(protocols, "FMNIST_SMALL", 150)
+    monkeypatch.setattr(protocols, "_FMNIST", {})
+    X_all, _, X_val_all, y_val_all, _ = protocols.split("fmnist-100", 0)
+    subsets = []
+    for draw in (0, 1):
+        X_fit, y_partial, X_val, y_val, y_fit = protocols.split("fmnist5k-100", draw)
+        assert X_fit.shape == (150, 784)
+        np.testing.assert_array_equal(np.bincount(y_fit), np.full(10, 15))
+        np.testing.assert_array_equal(np.bincount(y_partial[y_partial >= 0]), np.full(10, 10))
+        np.testing.assert_array_equal(X_val, X_val_all)  # the same held-out images
+        np.testing.assert_array_equal(y_val, y_val_all)
+        assert set(_rows(X_fit)) <= set(_rows(X_all))
+        subsets.append((X_fit, y_partial))
+    np.testing.assert_array_equal(subsets[0][0], subsets[1][0])  # the images stay fixed,
+    assert not np.array_equal(subsets[0][1], subsets[1][1])  # the labels are drawn anew
+
+
 def test_partners_script_measures_what_z_holds(tmp_path):
     partners = load_script("partners")
     out = tmp_path / "partners.md"
