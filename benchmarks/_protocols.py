@@ -10,9 +10,9 @@ that share is the test split of ``accuracy.py``.
 - ``fmnist-100``: Fashion-MNIST's 60 000 training images, 50 000 to train on
   (10 labels per class) and 10 000 held out;
 - ``fmnist-1000``: the same split with 100 labels per class;
-- ``fmnist5k-100``: a fixed stratified 5 000 of those 50 000 images to train
-  on, 10 labels per class, the same 10 000 held out (a mid-sized image set:
-  10 steps an epoch);
+- ``fmnist5k-100`` and ``fmnist10k-100``: a fixed stratified 5 000 or
+  10 000 of those 50 000 images to train on, 10 labels per class, the same
+  10 000 held out (mid-sized image sets: 10 or 20 steps an epoch);
 - ``digits-50``: scikit-learn's 1 797 digits less the 20 % test split,
   stratified 80/20 per draw, 5 labels per class;
 - ``cancer-20``: scikit-learn's breast cancer data (569 samples, 30
@@ -42,7 +42,7 @@ from skshot.datasets import load_fashion_mnist, mask_labels
 
 #: name: (image shape or None, labels per class)
 PROTOCOLS = {"fmnist-100": ((1, 28, 28), 10), "fmnist-1000": ((1, 28, 28), 100),
-             "fmnist5k-100": ((1, 28, 28), 10),
+             "fmnist5k-100": ((1, 28, 28), 10), "fmnist10k-100": ((1, 28, 28), 10),
              "digits-50": ((1, 8, 8), 5), "cancer-20": (None, 10), "wine-30": (None, 10)}
 
 #: Share of each small data set set aside as the test split of ``accuracy.py``
@@ -52,8 +52,8 @@ SMALL_TEST = {"digits": 0.2, "cancer": 0.3, "wine": 0.3}
 SMALL_VALIDATION = SMALL_TEST
 #: Fashion-MNIST training images held out for validation.
 FMNIST_HELD_OUT = 10_000
-#: Training images of the ``fmnist5k-100`` protocol.
-FMNIST_SMALL = 5_000
+#: Training images of the mid-sized Fashion-MNIST protocols.
+FMNIST_SUBSETS = {"fmnist5k-100": 5_000, "fmnist10k-100": 10_000}
 _FMNIST = {}
 
 
@@ -89,8 +89,9 @@ def split(protocol, draw):
     if protocol.startswith("fmnist"):
         d = _fashion()
         X_fit, X_val, y_fit, y_val = d["X_fit"], d["X_val"], d["y_fit"], d["y_val"]
-        if protocol.startswith("fmnist5k"):
-            keep, _ = train_test_split(np.arange(len(X_fit)), train_size=FMNIST_SMALL,
+        if protocol in FMNIST_SUBSETS:
+            keep, _ = train_test_split(np.arange(len(X_fit)),
+                                       train_size=FMNIST_SUBSETS[protocol],
                                        stratify=y_fit, random_state=0)
             X_fit, y_fit = X_fit[keep], y_fit[keep]
     else:

@@ -335,9 +335,10 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         against 5.4 %, twenty draws) and wine (4.2 % against 4.6 %) but
         raised it on Fashion-MNIST with 10 labels per class (25.9 and 27.9 %
         against 25.3 and 26.0 % on two draws), where the pixels' graph
-        labels fewer images right than the features' graph, and on 5 000 of
-        its images gave 24.0 % against 24.5 % (five draws, lower on three,
-        higher on two); ``"both"`` gave
+        labels fewer images right than the features' graph; on 5 000 and
+        10 000 of its images it gave 24.0 % against 24.5 % (five draws,
+        lower on three) and 24.8 % against 24.6 % (three draws, higher on
+        two); ``"both"`` gave
         6.7, 5.0 and 4.6 % on the small sets and 26.1 % against 25.9 % on
         Fashion-MNIST (three draws). ``"input"`` is an option for small
         tabular data and small images.

@@ -189,7 +189,7 @@ def test_mid_sized_fashion_protocol_is_a_fixed_stratified_subset(tiny_fashion, m
     load_script("levers")  # puts the benchmarks folder on the path
     protocols = importlib.import_module("_protocols")
     monkeypatch.setattr(protocols, "FMNIST_HELD_OUT", 100)
-    monkeypatch.setattr(protocols, "FMNIST_SMALL", 150)
+    monkeypatch.setattr(protocols, "FMNIST_SUBSETS", {"fmnist5k-100": 150})
     monkeypatch.setattr(protocols, "_FMNIST", {})
     X_all, _, X_val_all, y_val_all, _ = protocols.split("fmnist-100", 0)
     subsets = []
