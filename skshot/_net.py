@@ -288,7 +288,7 @@ class ShotVAENet(NeuralNet):
                 self.refresh_pseudo_labels(dataset_train)
 
     def refresh_pseudo_labels(self, data):
-        """Set ``data.pseudo_labels`` by label propagation over the module's features.
+        """Set ``data.pseudo_labels`` by label propagation over a graph of the training stream.
 
         The features of every sample of the unlabeled stream (the encoder's
         output, :meth:`skshot.modules.ShotVAE.features`, or with

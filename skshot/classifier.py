@@ -338,10 +338,9 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         labels fewer images right than the features' graph; on 5 000 and
         10 000 of its images it gave 24.0 % against 24.5 % (five draws,
         lower on three) and 24.8 % against 24.6 % (three draws, higher on
-        two); ``"both"`` gave
-        6.7, 5.0 and 4.6 % on the small sets and 26.1 % against 25.9 % on
-        Fashion-MNIST (three draws). ``"input"`` is an option for small
-        tabular data and small images.
+        two); ``"both"`` gave 6.7, 5.0 and 4.6 % on the small sets and
+        26.1 % against 25.9 % on Fashion-MNIST (three draws). ``"input"`` is
+        an option for small tabular data and small images.
     augmentation : {"auto", "translate"} or None, default=None
         Random transformation of the training images, drawn anew at every
         step on the device: ``"translate"`` shifts each image by up to

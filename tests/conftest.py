@@ -18,6 +18,27 @@ def hide_labels(y, n_per_class, random_state=0):
     return y_partial
 
 
+def np_affinity(features, k, power):
+    """Dense W = A + A^T with A_ij = max(cos_ij, 0)^power for the k most similar j != i."""
+    unit = features / np.linalg.norm(features, axis=1, keepdims=True)
+    sim = unit @ unit.T
+    np.fill_diagonal(sim, -np.inf)
+    A = np.zeros_like(sim)
+    for i in range(len(sim)):
+        for j in np.argsort(-sim[i], kind="stable")[:k]:
+            A[i, j] = max(sim[i, j], 0.0) ** power
+    return A + A.T
+
+
+def np_seeds(y, n_classes):
+    """One-hot rows of the labeled samples (-1: none), each class's column over its count."""
+    Y = np.zeros((len(y), n_classes))
+    for i, c in enumerate(y):
+        if c >= 0:
+            Y[i, c] = 1.0
+    return Y / np.maximum(Y.sum(axis=0, keepdims=True), 1.0)
+
+
 @pytest.fixture(scope="session")
 def blobs():
     X, y = make_blobs(n_samples=300, centers=3, cluster_std=1.0, random_state=0)

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import np_affinity, np_seeds
 
 from skshot import propagation
 
@@ -13,24 +14,12 @@ def _dense(sparse):
     return sparse.to_dense().numpy()
 
 
-def _np_affinity(features, k, power):
-    """Dense W = A + A^T with A_ij = max(cos_ij, 0)^power for the k most similar j != i."""
-    unit = features / np.linalg.norm(features, axis=1, keepdims=True)
-    sim = unit @ unit.T
-    np.fill_diagonal(sim, -np.inf)
-    A = np.zeros_like(sim)
-    for i in range(len(sim)):
-        for j in np.argsort(-sim[i], kind="stable")[:k]:
-            A[i, j] = max(sim[i, j], 0.0) ** power
-    return A + A.T
-
-
 @pytest.mark.parametrize("k, power, chunk", [(1, 3, 4096), (3, 3, 4), (5, 1, 7), (11, 2, 3)])
 def test_knn_affinity_matches_a_dense_computation(k, power, chunk):
     rng = np.random.default_rng(k)
     features = rng.normal(size=(12, 4))
     W = propagation.knn_affinity(torch.as_tensor(features), k, power=power, chunk_size=chunk)
-    np.testing.assert_allclose(_dense(W), _np_affinity(features, k, power), rtol=1e-5,
+    np.testing.assert_allclose(_dense(W), np_affinity(features, k, power), rtol=1e-5,
                                atol=1e-7)
 
 
@@ -51,14 +40,6 @@ def test_normalize_affinity_is_d_to_the_minus_half_w_d_to_the_minus_half():
     np.testing.assert_allclose(_dense(S), inv[:, None] * W * inv[None, :], rtol=1e-12)
 
 
-def _np_seeds(y, n_classes):
-    Y = np.zeros((len(y), n_classes))
-    for i, c in enumerate(y):
-        if c >= 0:
-            Y[i, c] = 1.0
-    return Y / np.maximum(Y.sum(axis=0, keepdims=True), 1.0)
-
-
 def test_diffuse_labels_is_the_truncated_series():
     rng = np.random.default_rng(1)
     W = rng.uniform(size=(7, 7))
@@ -67,7 +48,7 @@ def test_diffuse_labels_is_the_truncated_series():
     y = np.array([0, -1, 2, -1, 0, -1, -1])
     Z = propagation.diffuse_labels(torch.as_tensor(S).to_sparse(), torch.as_tensor(y), 4,
                                    alpha=0.9, n_iter=5).numpy()
-    Y = _np_seeds(y, 4)
+    Y = np_seeds(y, 4)
     expected = sum(0.9 ** t * np.linalg.matrix_power(S, t) @ Y for t in range(6))
     np.testing.assert_allclose(Z, expected, rtol=1e-12)
     assert np.all(Z[:, 1] == 0) and np.all(Z[:, 3] == 0)  # classes without labels
@@ -81,7 +62,7 @@ def test_diffuse_labels_converges_to_the_closed_form():
     y = np.array([1, -1, -1, 0, -1, -1])
     Z = propagation.diffuse_labels(torch.as_tensor(S).to_sparse(), torch.as_tensor(y), 2,
                                    alpha=0.5, n_iter=200).numpy()
-    np.testing.assert_allclose(Z, np.linalg.solve(np.eye(6) - 0.5 * S, _np_seeds(y, 2)),
+    np.testing.assert_allclose(Z, np.linalg.solve(np.eye(6) - 0.5 * S, np_seeds(y, 2)),
                                rtol=1e-10)
 
 

@@ -5,7 +5,7 @@ label propagation, and the held-out accuracy callback."""
 import numpy as np
 import pytest
 import torch
-from conftest import FAST, hide_labels
+from conftest import FAST, hide_labels, np_affinity, np_seeds
 from sklearn.base import clone
 
 from skshot import ShotVAEClassifier
@@ -230,25 +230,12 @@ def test_label_propagation_is_on_by_default_and_weight_zero_turns_it_off(blobs, 
 
 def _dense_input_pseudo_labels(x, stream, n_classes, k, power=3, alpha=0.99, n_iter=20):
     """The pseudo-labels of a graph of the samples themselves, written out densely in NumPy."""
-    unit = x - x.mean(axis=0)
-    unit = unit / np.linalg.norm(unit, axis=1, keepdims=True)
-    sim = unit @ unit.T
-    np.fill_diagonal(sim, -np.inf)
-    A = np.zeros_like(sim)
-    for i, row in enumerate(sim):
-        nearest = np.argsort(row)[::-1][:k]
-        A[i, nearest] = np.maximum(row[nearest], 0) ** power
-    W = A + A.T
+    W = np_affinity(x - x.mean(axis=0), k, power)
     d = W.sum(axis=1)
     S = W / np.sqrt(np.outer(d, d))
-    Y = np.zeros((len(x), n_classes))
-    labeled = stream >= 0
-    Y[labeled, stream[labeled]] = 1.0
-    Y /= Y.sum(axis=0, keepdims=True)
-    Z = Y.copy()
-    for _ in range(n_iter):
-        Z = alpha * S @ Z + Y
-    return np.where(labeled, stream, Z.argmax(axis=1))
+    Y = np_seeds(stream, n_classes)
+    Z = sum(alpha ** t * np.linalg.matrix_power(S, t) @ Y for t in range(n_iter + 1))
+    return np.where(stream >= 0, stream, Z.argmax(axis=1))
 
 
 def test_label_propagation_over_the_inputs_labels_once_from_the_samples(blobs, monkeypatch):
