@@ -22,13 +22,15 @@ check that longer training does not make the model worse); the same network
 trained on the labeled samples only (``objective="supervised"``); ``LabelSpreading(kernel="knn")`` (on 50 PCA
 components for Fashion-MNIST) and ``SelfTrainingClassifier(LogisticRegression())``.
 Measured only when named in ``--methods``: ``"shot+propagation"``, the defaults
-with the label propagation over the network's features weighted 1
-(``propagation_weight=1``; the default is 0.3); ``"shot+early-stopping"`` and
+with the label propagation weighted 1 (``propagation_weight=1``; the default
+is 0.3); ``"shot+early-stopping"`` and
 ``"shot-3x+early-stopping"``, the defaults and the three times longer fit with
 ``early_stopping=True`` (a tenth of the labels held out; it needs at least one
 held-out label per class, so not on the digits' 50 labels); ``"shot+input-graph"``,
 the defaults with the label propagation's graph built from the samples themselves
-(``propagation_features="input"``; the default links the network's features).
+(``propagation_features="input"``; the default ``"auto"`` does so on the small
+sets, where this method equals ``"shot"``, and links the network's features on
+Fashion-MNIST).
 
 Hyperparameters: for each protocol and method, the candidates of
 ``CANDIDATES`` are compared on a validation split carved from the training

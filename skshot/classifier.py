@@ -36,7 +36,7 @@ from ._accelerate import accelerated_net_class
 from ._data import SemiSupervisedData
 from ._device import check_device, resolve_device
 from ._labels import encode_partial_labels, unlabeled_mask
-from ._net import ShotVAENet, softmax_float64
+from ._net import PROPAGATION_START, ShotVAENet, softmax_float64
 from .backbones import BACKBONES
 from .callbacks import BestEpochStopping, EpochProgressBar, LRSchedule
 from .modules import ShotVAE
@@ -49,6 +49,9 @@ _OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.
 AUTO_STEPS = 4000
 #: ... but at most this many epochs.
 AUTO_MAX_EPOCHS = 100
+#: ``propagation_features="auto"`` links the samples themselves when fewer
+#: training steps than this come before the first graph, else the network's features.
+AUTO_INPUT_GRAPH_STEPS = 10
 #: Share of the labels that ``early_stopping=True`` holds out when ``validation_fraction`` is None.
 EARLY_STOPPING_FRACTION = 0.1
 #: Number of shared standard-normal draws of z in :meth:`ShotVAEClassifier.score_samples`.
@@ -318,7 +321,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         (higher on each of three draws; equal with 100 labels per class and
         on the tabular sets), so 10 stays the default and fewer neighbours
         are an option for small image sets.
-    propagation_features : {"network", "input", "both"}, default="network"
+    propagation_features : {"auto", "network", "input", "both"}, default="auto"
         What the graph of ``propagation_weight`` links. ``"network"``: the
         encoder's features, recomputed at each of the ten refreshes, as Iscen
         et al. do. ``"input"``: the training samples themselves (centred
@@ -329,18 +332,23 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         side by side, each sample's row of each scaled to unit length, so
         that two samples' similarity is the mean of their cosine similarities
         in the inputs and in the features; recomputed at each refresh.
-        ``"network"`` is the default on validation evidence (user guide:
-        :ref:`label-propagation`): ``"input"`` lowered the error on the digits
-        (6.6 % against 7.3 %, eight label draws), breast cancer (4.7 %
-        against 5.4 %, twenty draws) and wine (4.2 % against 4.6 %) but
-        raised it on Fashion-MNIST with 10 labels per class (25.9 and 27.9 %
-        against 25.3 and 26.0 % on two draws), where the pixels' graph
-        labels fewer images right than the features' graph; on 5 000 and
-        10 000 of its images it gave 24.0 % against 24.5 % (five draws,
-        lower on three) and 24.8 % against 24.6 % (three draws, higher on
-        two); ``"both"`` gave 6.7, 5.0 and 4.6 % on the small sets and
-        26.1 % against 25.9 % on Fashion-MNIST (three draws). ``"input"`` is
-        an option for small tabular data and small images.
+        ``"auto"`` (``propagation_features_``) is ``"input"`` when fewer
+        than 10 training steps come before the first graph (two epochs of
+        ``ceil(n_train / batch_size_unlabeled)`` steps; with the default
+        batches, at most 2 048 training samples), when the network's features
+        are still nearly those of its random initialisation, and
+        ``"network"`` otherwise. The evidence (user guide:
+        :ref:`label-propagation`): ``"input"`` lowered the validation error
+        on the digits (6.6 % against 7.3 %, eight label draws, 6 steps
+        before the first graph), breast cancer (4.7 % against 5.4 %, twenty
+        draws, 2 steps) and wine (4.2 % against 4.6 %, 2 steps); it was a
+        tie on 5 000 and 10 000 Fashion-MNIST images (24.0 % against 24.5 %,
+        five draws, and 24.8 % against 24.6 %, three draws; 20 and 40
+        steps) and raised the error on 50 000 (25.9 and 27.9 % against 25.3
+        and 26.0 % on two draws; about 200 steps), where the pixels' graph
+        labels fewer images right than the features' graph. ``"both"`` gave
+        6.7, 5.0 and 4.6 % on the small sets and 26.1 % against 25.9 % on
+        Fashion-MNIST (three draws).
     augmentation : {"auto", "translate"} or None, default=None
         Random transformation of the training images, drawn anew at every
         step on the device: ``"translate"`` shifts each image by up to
@@ -500,6 +508,9 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
     max_epochs_ : int
         The number of epochs of the fit, ``max_epochs`` with ``"auto"``
         resolved.
+    propagation_features_ : {"network", "input", "both"}
+        What the graph of the label propagation linked, ``propagation_features``
+        with ``"auto"`` resolved (used only when ``propagation_weight > 0``).
     n_iter_ : int
         Number of epochs run, those of a fit continued with ``warm_start``
         included (``len(history_)``).
@@ -596,7 +607,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         "entropy_weight": [Interval(Real, 0, None, closed="left")],
         "propagation_weight": [Interval(Real, 0, None, closed="left")],
         "propagation_neighbors": [Interval(Integral, 1, None, closed="left")],
-        "propagation_features": [StrOptions({"network", "input", "both"})],
+        "propagation_features": [StrOptions({"auto", "network", "input", "both"})],
         "augmentation": [StrOptions({"auto", "translate"}), None],
         "translate_shift": [Interval(Integral, 1, None, closed="left")],
         "batch_size_labeled": [Interval(Integral, 1, None, closed="left")],
@@ -645,7 +656,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         entropy_weight=0.3,
         propagation_weight=0.3,
         propagation_neighbors=10,
-        propagation_features="network",
+        propagation_features="auto",
         augmentation=None,
         translate_shift=2,
         batch_size_labeled=64,
@@ -781,7 +792,8 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
             net.set_params(max_epochs=max_epochs, train_split=train_split)
         else:
             net = self._build_net(input_shape, classes, likelihood, device, seed,
-                                  train_split, max_epochs)
+                                  train_split, max_epochs,
+                                  self._resolve_propagation_features(len(train_rows)))
         devices = [torch.device(device)] if torch.device(device).type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)  # the weights' initialisation
@@ -792,6 +804,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         self.classes_, self.likelihood_, self.device_ = classes, likelihood, str(device)
         self.input_shape_ = input_shape
         self.max_epochs_ = max_epochs
+        self.propagation_features_ = net.propagation_features
         self.net_ = net
         self.n_iter_ = len(net.history)
         stopper = dict(net.callbacks_).get("early_stopping")
@@ -889,8 +902,20 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         steps_per_epoch = math.ceil(n_train / self.batch_size_unlabeled)
         return min(AUTO_MAX_EPOCHS, math.ceil(AUTO_STEPS / steps_per_epoch))
 
+    def _resolve_propagation_features(self, n_train):
+        """``propagation_features``, or for ``"auto"`` the view chosen by :data:`AUTO_INPUT_GRAPH_STEPS`.
+
+        The first graph is built at the start of epoch ``PROPAGATION_START``,
+        after ``PROPAGATION_START - 1`` epochs of ``ceil(n_train /
+        batch_size_unlabeled)`` steps each.
+        """
+        if self.propagation_features != "auto":
+            return self.propagation_features
+        steps_before = (PROPAGATION_START - 1) * math.ceil(n_train / self.batch_size_unlabeled)
+        return "input" if steps_before < AUTO_INPUT_GRAPH_STEPS else "network"
+
     def _build_net(self, input_shape, classes, likelihood, device, seed, train_split,
-                   max_epochs):
+                   max_epochs, propagation_features):
         n_classes = len(classes)
         callbacks = list(copy.deepcopy(self.callbacks)) if self.callbacks else []
         callbacks.append(("lr_schedule", LRSchedule(self.lr_schedule)))
@@ -942,7 +967,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
             ot_target_ema=self.ot_target_ema,
             classes=classes,
             propagation_neighbors=self.propagation_neighbors,
-            propagation_features=self.propagation_features,
+            propagation_features=propagation_features,
             seed=seed,
             mixed_precision=self.mixed_precision,
             train_split=train_split,

@@ -528,10 +528,15 @@ def _rebuild_net(path, estimator, attributes, net_meta, weights, device):
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():
             raise ValueError(f"The model file is damaged: the weights {key!r} are not finite.")
 
+    graph = attributes.get("propagation_features_", estimator.propagation_features)
+    if graph not in ("network", "input", "both"):
+        raise ValueError(f"The model file is damaged: the fitted attribute "
+                         f"propagation_features_ must be 'network', 'input' or 'both', "
+                         f"got {graph!r:.40}.")
     try:
         net = estimator._build_net(attributes["input_shape_"], attributes["classes_"],
                                    attributes["likelihood_"], str(device), seed, None,
-                                   attributes.get("max_epochs_", estimator.max_epochs))
+                                   attributes.get("max_epochs_", estimator.max_epochs), graph)
         with torch.random.fork_rng(devices=[]):
             net.initialize()  # random weights, replaced below; the global seed is kept
     except (ValueError, TypeError, RuntimeError) as exc:

@@ -10,6 +10,9 @@ import numpy as np
 import pytest
 import torch
 
+from skshot import ShotVAEClassifier
+from skshot._net import ShotVAENet
+
 BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
 
 
@@ -230,7 +233,8 @@ def test_pseudo_labels_script_follows_every_refresh(tmp_path):
     script = load_script("pseudo_labels")
     out = tmp_path / "pseudo_labels.md"
     script.main(["--protocols", "wine-30", "--draws", "0", "1", "--out", str(out),
-                 "--params", '{"hidden_sizes": [16], "max_epochs": 6}'])
+                 "--params", '{"hidden_sizes": [16], "max_epochs": 6, '
+                 '"propagation_features": "network"}'])
     rows = [line.strip("|").split("|") for line in out.read_text().splitlines()
             if line.startswith("| wine-30 |")]
     # six epochs: a refresh at the start of each of epochs 3 to 6, for each draw
@@ -296,3 +300,29 @@ def test_accuracy_table_names_the_earlier_defaults_a_row_ran_under(tmp_path, mon
     beta = json.dumps({"beta": current["beta"] + 1.0, "gamma": 0.5})
     assert f"| wine-30 | shot | 10.00 ± 0.00 | 1.0 | 1 | `{beta}` |" in table
     assert '| wine-30 | m2 | 10.00 ± 0.00 | 1.0 | 1 | `{"gamma": 0.5}` |' in table
+
+
+def test_graph_students_uses_the_pseudo_labels_of_the_estimators_input_graph(monkeypatch,
+                                                                            tmp_path):
+    script = load_script("graph_students")
+    X, y_partial, *_ = script.split("wine-30", 0)
+    seen = []
+    original = ShotVAENet.refresh_pseudo_labels
+
+    def spy(net, data):
+        original(net, data)
+        seen.append(data.pseudo_labels[0].numpy().copy())
+
+    monkeypatch.setattr(ShotVAENet, "refresh_pseudo_labels", spy)
+    ShotVAEClassifier(propagation_features="input", propagation_weight=1.0, max_epochs=3,
+                      hidden_sizes=(8,), random_state=0).fit(X, y_partial)
+    scores = script.input_graph_scores(X, y_partial, 3)
+    labels, _ = script.propagation.pseudo_labels(scores, torch.as_tensor(y_partial))
+    np.testing.assert_array_equal(labels.numpy(), seen[0])
+
+    out = tmp_path / "students.md"
+    script.main(["--protocols", "wine-30", "--draws", "0", "--mlp-iter", "5", "--out", str(out)])
+    row = [line for line in out.read_text().splitlines() if line.startswith("| wine-30 |")]
+    cells = row[0].strip("|").split("|")[1:]
+    assert len(cells) == len(script.COLUMNS)
+    assert all(0.0 <= float(c.split("±")[0]) <= 100.0 for c in cells)

@@ -178,8 +178,10 @@ def assert_same_model(loaded, clf, X):
     for name in ("classes_", "transduction_", "label_distributions_"):
         np.testing.assert_array_equal(getattr(loaded, name), getattr(clf, name))
         assert getattr(loaded, name).dtype == getattr(clf, name).dtype, name
-    for name in ("n_features_in_", "input_shape_", "likelihood_", "n_iter_"):
+    for name in ("n_features_in_", "input_shape_", "likelihood_", "n_iter_",
+                 "propagation_features_"):
         assert getattr(loaded, name) == getattr(clf, name), name
+    assert loaded.net_.propagation_features == clf.propagation_features_
     assert loaded.history_.to_list() == clf.history_.to_list()
     for method in ("predict_proba", "predict_log_proba", "predict", "transform",
                    "score_samples"):
@@ -420,6 +422,8 @@ def wrong_shape_weights(path):
      r"input_shape_ must be a tuple of 1 or 3 positive integers, got \(2, 0\)"),
     (lambda path: rewrite(path, metadata=put("poisson", "attributes", "likelihood_")),
      "likelihood_ must be 'bernoulli' or 'gaussian'"),
+    (lambda path: rewrite(path, metadata=put("latent", "attributes", "propagation_features_")),
+     "propagation_features_ must be 'network', 'input' or 'both', got 'latent'"),
     (lambda path: rewrite(path, metadata=put("seven", "net", "seed")),
      "'seed' of metadata.json's net must be of type int"),
     (lambda path: rewrite(path, metadata=drop("sha256", "model.safetensors")),
@@ -434,8 +438,8 @@ def wrong_shape_weights(path):
      r"(?s)the stored weights do not fit the network .*size mismatch for decoder"),
 ], ids=["not-a-zip", "truncated-half", "truncated-end", "json-syntax", "other-format",
         "newer-version", "version-type", "param-type", "unknown-param", "missing-params",
-        "missing-classes", "bad-input-shape", "bad-likelihood", "seed-type", "missing-digest",
-        "altered-weights", "garbage-weights", "wrong-shape-weights"])
+        "missing-classes", "bad-input-shape", "bad-likelihood", "bad-graph", "seed-type",
+        "missing-digest", "altered-weights", "garbage-weights", "wrong-shape-weights"])
 def test_a_damaged_or_altered_file_gives_a_clear_error(saved, tmp_path, damage, match):
     _, original = saved
     path = tmp_path / "clf.skshot"

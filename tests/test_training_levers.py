@@ -200,7 +200,8 @@ def test_label_propagation_refreshes_its_pseudo_labels_on_schedule(blobs, monkey
     X, y = blobs
     y_partial = hide_labels(y, 5)
     calls = _record_refreshes(monkeypatch)
-    clf = fit_fast(X, y_partial, max_epochs=12, propagation_weight=1.0)
+    clf = fit_fast(X, y_partial, max_epochs=12, propagation_weight=1.0,
+                   propagation_features="network")
     # from epoch 3 on, every ceil(12 / 10) = 2 epochs
     assert [epoch for epoch, *_ in calls] == [3, 5, 7, 9, 11]
     assert all("pl_u" not in row for row in clf.history_[:2])
@@ -221,7 +222,7 @@ def test_label_propagation_is_on_by_default_and_weight_zero_turns_it_off(blobs, 
     calls = _record_refreshes(monkeypatch)
     plain = fit_fast(X, y_partial, max_epochs=6, propagation_weight=0.0)
     assert calls == [] and "pl_u" not in plain.history_[-1]
-    default = fit_fast(X, y_partial, max_epochs=6)
+    default = fit_fast(X, y_partial, max_epochs=6, propagation_features="network")
     assert default.propagation_weight == 0.3
     assert len(calls) == 4  # epochs 3 to 6
     assert "pl_u" in default.history_[-1]
@@ -255,6 +256,31 @@ def test_label_propagation_over_the_inputs_labels_once_from_the_samples(blobs, m
     calls.clear()
     fit_fast(X, y_partial, max_epochs=3, propagation_weight=1.0, hidden_sizes=(4,))
     assert not np.array_equal(calls[0][2], labels)
+
+
+def test_auto_graph_links_the_samples_only_when_few_steps_precede_it(blobs, monkeypatch):
+    X, y = blobs
+    y_partial = hide_labels(y, 5)
+    calls = _record_refreshes(monkeypatch)
+    # 300 samples in batches of 100: 3 steps an epoch, 6 before the first
+    # graph (epoch 3), fewer than 10: the graph of the samples, built once
+    small = fit_fast(X, y_partial, max_epochs=8, propagation_weight=1.0,
+                     batch_size_unlabeled=100)
+    assert small.propagation_features == "auto" and small.propagation_features_ == "input"
+    assert [epoch for epoch, *_ in calls] == [3]
+    explicit = fit_fast(X, y_partial, max_epochs=8, propagation_weight=1.0,
+                        batch_size_unlabeled=100, propagation_features="input")
+    np.testing.assert_array_equal(small.predict_proba(X), explicit.predict_proba(X))
+    # in batches of 64: 5 steps an epoch, 10 before the first graph: the
+    # network's features, refreshed every ceil(8 / 10) = 1 epoch
+    calls.clear()
+    large = fit_fast(X, y_partial, max_epochs=8, propagation_weight=1.0)
+    assert large.propagation_features_ == "network"
+    assert [epoch for epoch, *_ in calls] == [3, 4, 5, 6, 7, 8]
+    # an explicit choice is kept whatever the number of steps
+    both = fit_fast(X, y_partial, max_epochs=3, propagation_weight=1.0,
+                    batch_size_unlabeled=100, propagation_features="both")
+    assert both.propagation_features_ == "both"
 
 
 def test_label_propagation_over_both_refreshes_a_graph_of_inputs_and_features(blobs,
