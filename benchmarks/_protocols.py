@@ -10,9 +10,10 @@ that share is the test split of ``accuracy.py``.
 - ``fmnist-100``: Fashion-MNIST's 60 000 training images, 50 000 to train on
   (10 labels per class) and 10 000 held out;
 - ``fmnist-1000``: the same split with 100 labels per class;
-- ``fmnist5k-100`` and ``fmnist10k-100``: a fixed stratified 5 000 or
-  10 000 of those 50 000 images to train on, 10 labels per class, the same
-  10 000 held out (mid-sized image sets: 10 or 20 steps an epoch);
+- ``fmnist2k-100``, ``fmnist5k-100`` and ``fmnist10k-100``: a fixed
+  stratified 2 000, 5 000 or 10 000 of those 50 000 images to train on, 10
+  labels per class, the same 10 000 held out (small and mid-sized image
+  sets: 4, 10 or 20 steps an epoch);
 - ``digits-50``: scikit-learn's 1 797 digits less the 20 % test split,
   stratified 80/20 per draw, 5 labels per class;
 - ``cancer-20``: scikit-learn's breast cancer data (569 samples, 30
@@ -42,7 +43,8 @@ from skshot.datasets import load_fashion_mnist, mask_labels
 
 #: name: (image shape or None, labels per class)
 PROTOCOLS = {"fmnist-100": ((1, 28, 28), 10), "fmnist-1000": ((1, 28, 28), 100),
-             "fmnist5k-100": ((1, 28, 28), 10), "fmnist10k-100": ((1, 28, 28), 10),
+             "fmnist2k-100": ((1, 28, 28), 10), "fmnist5k-100": ((1, 28, 28), 10),
+             "fmnist10k-100": ((1, 28, 28), 10),
              "digits-50": ((1, 8, 8), 5), "cancer-20": (None, 10), "wine-30": (None, 10)}
 
 #: Share of each small data set set aside as the test split of ``accuracy.py``
@@ -53,7 +55,7 @@ SMALL_VALIDATION = SMALL_TEST
 #: Fashion-MNIST training images held out for validation.
 FMNIST_HELD_OUT = 10_000
 #: Training images of the mid-sized Fashion-MNIST protocols.
-FMNIST_SUBSETS = {"fmnist5k-100": 5_000, "fmnist10k-100": 10_000}
+FMNIST_SUBSETS = {"fmnist2k-100": 2_000, "fmnist5k-100": 5_000, "fmnist10k-100": 10_000}
 _FMNIST = {}
 
 

@@ -28,8 +28,8 @@ is 0.3); ``"shot+early-stopping"`` and
 ``early_stopping=True`` (a tenth of the labels held out; it needs at least one
 held-out label per class, so not on the digits' 50 labels); ``"shot+input-graph"``,
 the defaults with the label propagation's graph built from the samples themselves
-(``propagation_features="input"``; the default ``"auto"`` does so on the small
-sets, where this method equals ``"shot"``, and links the network's features on
+(``propagation_features="input"``; the default ``"auto"`` links the samples and
+the network's features side by side on the small sets and the features alone on
 Fashion-MNIST).
 
 Hyperparameters: for each protocol and method, the candidates of

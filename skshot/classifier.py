@@ -49,9 +49,10 @@ _OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.
 AUTO_STEPS = 4000
 #: ... but at most this many epochs.
 AUTO_MAX_EPOCHS = 100
-#: ``propagation_features="auto"`` links the samples themselves when fewer
-#: training steps than this come before the first graph, else the network's features.
-AUTO_INPUT_GRAPH_STEPS = 10
+#: ``propagation_features="auto"`` links the samples and the network's features
+#: side by side when fewer training steps than this come before the first
+#: graph, else the network's features alone.
+AUTO_JOINT_GRAPH_STEPS = 100
 #: Share of the labels that ``early_stopping=True`` holds out when ``validation_fraction`` is None.
 EARLY_STOPPING_FRACTION = 0.1
 #: Number of shared standard-normal draws of z in :meth:`ShotVAEClassifier.score_samples`.
@@ -332,23 +333,24 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         side by side, each sample's row of each scaled to unit length, so
         that two samples' similarity is the mean of their cosine similarities
         in the inputs and in the features; recomputed at each refresh.
-        ``"auto"`` (``propagation_features_``) is ``"input"`` when fewer
-        than 10 training steps come before the first graph (two epochs of
+        ``"auto"`` (``propagation_features_``) is ``"both"`` when fewer
+        than 100 training steps come before the first graph (two epochs of
         ``ceil(n_train / batch_size_unlabeled)`` steps; with the default
-        batches, at most 2 048 training samples), when the network's features
-        are still nearly those of its random initialisation, and
-        ``"network"`` otherwise. The evidence (user guide:
-        :ref:`label-propagation`): ``"input"`` lowered the validation error
-        on the digits (6.6 % against 7.3 %, eight label draws, 6 steps
-        before the first graph), breast cancer (4.7 % against 5.4 %, twenty
-        draws, 2 steps) and wine (4.2 % against 4.6 %, 2 steps); it was a
-        tie on 5 000 and 10 000 Fashion-MNIST images (24.0 % against 24.5 %,
-        five draws, and 24.8 % against 24.6 %, three draws; 20 and 40
-        steps) and raised the error on 50 000 (25.9 and 27.9 % against 25.3
-        and 26.0 % on two draws; about 200 steps), where the pixels' graph
-        labels fewer images right than the features' graph. ``"both"`` gave
-        6.7, 5.0 and 4.6 % on the small sets and 26.1 % against 25.9 % on
-        Fashion-MNIST (three draws).
+        batches, at most 25 088 training samples), while the network's
+        features alone are still those of a barely trained network, and
+        ``"network"`` otherwise. The evidence (validation error, user guide:
+        :ref:`label-propagation`): below 100 steps ``"both"`` was at or
+        below the features alone on every protocol measured (the digits 6.7 %
+        against 7.3 %, eight label draws; breast cancer 5.0 % against 5.4 %
+        and wine 4.6 % against 4.6 %, twenty draws; 2 000, 5 000 and 10 000
+        Fashion-MNIST images 26.1 % against 26.1 %, 24.0 % against 24.5 %
+        and 23.5 % against 24.6 %, five, five and three draws), while the
+        samples alone were lower on the small sets (6.6, 4.7 and 4.2 %) but
+        higher on 2 000 and 10 000 images (26.6 and 24.8 %). On 50 000 images
+        (about 200 steps) the features alone gave 25.9 % and ``"both"``
+        26.1 % (three draws), ``"input"`` 26.9 % against 25.6 % (two
+        draws), where the pixels' graph labels fewer images right than the
+        features' graph.
     augmentation : {"auto", "translate"} or None, default=None
         Random transformation of the training images, drawn anew at every
         step on the device: ``"translate"`` shifts each image by up to
@@ -903,7 +905,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         return min(AUTO_MAX_EPOCHS, math.ceil(AUTO_STEPS / steps_per_epoch))
 
     def _resolve_propagation_features(self, n_train):
-        """``propagation_features``, or for ``"auto"`` the view chosen by :data:`AUTO_INPUT_GRAPH_STEPS`.
+        """``propagation_features``, or for ``"auto"`` the view chosen by :data:`AUTO_JOINT_GRAPH_STEPS`.
 
         The first graph is built at the start of epoch ``PROPAGATION_START``,
         after ``PROPAGATION_START - 1`` epochs of ``ceil(n_train /
@@ -912,7 +914,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         if self.propagation_features != "auto":
             return self.propagation_features
         steps_before = (PROPAGATION_START - 1) * math.ceil(n_train / self.batch_size_unlabeled)
-        return "input" if steps_before < AUTO_INPUT_GRAPH_STEPS else "network"
+        return "both" if steps_before < AUTO_JOINT_GRAPH_STEPS else "network"
 
     def _build_net(self, input_shape, classes, likelihood, device, seed, train_split,
                    max_epochs, propagation_features):

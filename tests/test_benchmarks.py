@@ -149,6 +149,8 @@ def test_levers_script_records_every_draw_and_summarises(tmp_path):
 def test_trajectory_script_draws_each_objective(tiny_fashion, tmp_path, monkeypatch):
     trajectory = load_script("trajectory")
     protocols = importlib.import_module("_protocols")
+    assert all(protocols.PROTOCOLS[name] == protocols.PROTOCOLS["fmnist-100"]
+               for name in protocols.FMNIST_SUBSETS)
     monkeypatch.setattr(protocols, "FMNIST_HELD_OUT", 100)
     monkeypatch.setattr(protocols, "_FMNIST", {})
     monkeypatch.setattr(trajectory, "RESULTS", tmp_path)
@@ -191,6 +193,8 @@ def test_validation_protocols_never_read_the_small_sets_test_split(protocol):
 def test_mid_sized_fashion_protocol_is_a_fixed_stratified_subset(tiny_fashion, monkeypatch):
     load_script("levers")  # puts the benchmarks folder on the path
     protocols = importlib.import_module("_protocols")
+    assert all(protocols.PROTOCOLS[name] == protocols.PROTOCOLS["fmnist-100"]
+               for name in protocols.FMNIST_SUBSETS)
     monkeypatch.setattr(protocols, "FMNIST_HELD_OUT", 100)
     monkeypatch.setattr(protocols, "FMNIST_SUBSETS", {"fmnist5k-100": 150})
     monkeypatch.setattr(protocols, "_FMNIST", {})

@@ -254,33 +254,37 @@ def test_label_propagation_over_the_inputs_labels_once_from_the_samples(blobs, m
     np.testing.assert_array_equal(labels, expected)
     # the network's features give other pseudo-labels than the inputs do
     calls.clear()
-    fit_fast(X, y_partial, max_epochs=3, propagation_weight=1.0, hidden_sizes=(4,))
+    fit_fast(X, y_partial, max_epochs=3, propagation_weight=1.0, hidden_sizes=(4,),
+             propagation_features="network")
     assert not np.array_equal(calls[0][2], labels)
 
 
-def test_auto_graph_links_the_samples_only_when_few_steps_precede_it(blobs, monkeypatch):
+def test_auto_graph_adds_the_samples_only_when_few_steps_precede_it(blobs, monkeypatch):
     X, y = blobs
     y_partial = hide_labels(y, 5)
     calls = _record_refreshes(monkeypatch)
-    # 300 samples in batches of 100: 3 steps an epoch, 6 before the first
-    # graph (epoch 3), fewer than 10: the graph of the samples, built once
-    small = fit_fast(X, y_partial, max_epochs=8, propagation_weight=1.0,
-                     batch_size_unlabeled=100)
-    assert small.propagation_features == "auto" and small.propagation_features_ == "input"
-    assert [epoch for epoch, *_ in calls] == [3]
-    explicit = fit_fast(X, y_partial, max_epochs=8, propagation_weight=1.0,
-                        batch_size_unlabeled=100, propagation_features="input")
-    np.testing.assert_array_equal(small.predict_proba(X), explicit.predict_proba(X))
-    # in batches of 64: 5 steps an epoch, 10 before the first graph: the
-    # network's features, refreshed every ceil(8 / 10) = 1 epoch
+    # 300 samples in batches of 7: 43 steps an epoch, 86 before the first
+    # graph (epoch 3), fewer than 100: the samples and the features side by side
+    few = fit_fast(X, y_partial, max_epochs=4, propagation_weight=1.0,
+                   batch_size_unlabeled=7)
+    assert few.propagation_features == "auto" and few.propagation_features_ == "both"
+    explicit = fit_fast(X, y_partial, max_epochs=4, propagation_weight=1.0,
+                        batch_size_unlabeled=7, propagation_features="both")
+    np.testing.assert_array_equal(few.predict_proba(X), explicit.predict_proba(X))
+    # in batches of 6: 50 steps an epoch, 100 before the first graph: the
+    # network's features alone
     calls.clear()
-    large = fit_fast(X, y_partial, max_epochs=8, propagation_weight=1.0)
-    assert large.propagation_features_ == "network"
-    assert [epoch for epoch, *_ in calls] == [3, 4, 5, 6, 7, 8]
+    many = fit_fast(X, y_partial, max_epochs=4, propagation_weight=1.0,
+                    batch_size_unlabeled=6)
+    assert many.propagation_features_ == "network"
+    assert [epoch for epoch, *_ in calls] == [3, 4]  # refreshed every ceil(4 / 10) = 1 epoch
+    explicit = fit_fast(X, y_partial, max_epochs=4, propagation_weight=1.0,
+                        batch_size_unlabeled=6, propagation_features="network")
+    np.testing.assert_array_equal(many.predict_proba(X), explicit.predict_proba(X))
     # an explicit choice is kept whatever the number of steps
-    both = fit_fast(X, y_partial, max_epochs=3, propagation_weight=1.0,
-                    batch_size_unlabeled=100, propagation_features="both")
-    assert both.propagation_features_ == "both"
+    inputs = fit_fast(X, y_partial, max_epochs=3, propagation_weight=1.0,
+                      propagation_features="input")
+    assert inputs.propagation_features_ == "input"
 
 
 def test_label_propagation_over_both_refreshes_a_graph_of_inputs_and_features(blobs,
