@@ -237,8 +237,8 @@ def test_pseudo_labels_script_follows_every_refresh(tmp_path):
     script = load_script("pseudo_labels")
     out = tmp_path / "pseudo_labels.md"
     script.main(["--protocols", "wine-30", "--draws", "0", "1", "--out", str(out),
-                 "--params", '{"hidden_sizes": [16], "max_epochs": 6, '
-                 '"propagation_features": "network"}'])
+                 "--params", ('{"hidden_sizes": [16], "max_epochs": 6, '
+                              '"propagation_features": "network"}')])
     rows = [line.strip("|").split("|") for line in out.read_text().splitlines()
             if line.startswith("| wine-30 |")]
     # six epochs: a refresh at the start of each of epochs 3 to 6, for each draw
