@@ -347,10 +347,10 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         and 23.5 % against 24.6 %, five, five and three draws), while the
         samples alone were lower on the small sets (6.6, 4.7 and 4.2 %) but
         higher on 2 000 and 10 000 images (26.6 and 24.8 %). On 50 000 images
-        (about 200 steps) the features alone gave 25.9 % and ``"both"``
-        26.1 % (three draws), ``"input"`` 26.9 % against 25.6 % (two
-        draws), where the pixels' graph labels fewer images right than the
-        features' graph.
+        (about 200 steps) the features alone and ``"both"`` tie (26.0 and
+        25.8 %, five draws; lower on two, higher on three), and
+        ``"input"`` gave 26.9 % against 25.6 % (two draws), where the
+        pixels' graph labels fewer images right than the features' graph.
     augmentation : {"auto", "translate"} or None, default=None
         Random transformation of the training images, drawn anew at every
         step on the device: ``"translate"`` shifts each image by up to
