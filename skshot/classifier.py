@@ -901,19 +901,21 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         """``max_epochs``, or for ``"auto"`` the epochs that give about :data:`AUTO_STEPS` steps."""
         if self.max_epochs != "auto":
             return int(self.max_epochs)
-        steps_per_epoch = math.ceil(n_train / self.batch_size_unlabeled)
-        return min(AUTO_MAX_EPOCHS, math.ceil(AUTO_STEPS / steps_per_epoch))
+        return min(AUTO_MAX_EPOCHS, math.ceil(AUTO_STEPS / self._steps_per_epoch(n_train)))
+
+    def _steps_per_epoch(self, n_train):
+        """Training steps of an epoch over ``n_train`` samples: one per unlabeled batch."""
+        return math.ceil(n_train / self.batch_size_unlabeled)
 
     def _resolve_propagation_features(self, n_train):
         """``propagation_features``, or for ``"auto"`` the view chosen by :data:`AUTO_JOINT_GRAPH_STEPS`.
 
         The first graph is built at the start of epoch ``PROPAGATION_START``,
-        after ``PROPAGATION_START - 1`` epochs of ``ceil(n_train /
-        batch_size_unlabeled)`` steps each.
+        after ``PROPAGATION_START - 1`` epochs.
         """
         if self.propagation_features != "auto":
             return self.propagation_features
-        steps_before = (PROPAGATION_START - 1) * math.ceil(n_train / self.batch_size_unlabeled)
+        steps_before = (PROPAGATION_START - 1) * self._steps_per_epoch(n_train)
         return "both" if steps_before < AUTO_JOINT_GRAPH_STEPS else "network"
 
     def _build_net(self, input_shape, classes, likelihood, device, seed, train_split,

@@ -316,6 +316,9 @@ def load(path, *, device=None, **params):
 
     estimator = _build_estimator(path, metadata, params)
     attributes = _decode_attributes(path, metadata, arrays_bytes)
+    # a file written before propagation_features_ existed: the graph its fit used
+    attributes.setdefault("propagation_features_", "network" if estimator.propagation_features
+                          == "auto" else estimator.propagation_features)
     net_meta = _get(metadata, "net", dict, "metadata.json")
     try:
         weights = safetensors.torch.load(weights_bytes)
@@ -450,6 +453,10 @@ def _decode_attributes(path, metadata, arrays_bytes):
     if attributes["likelihood_"] not in ("bernoulli", "gaussian"):
         raise ValueError("The model file is damaged: likelihood_ must be 'bernoulli' or "
                          f"'gaussian', got {attributes['likelihood_']!r:.40}.")
+    graph = attributes.get("propagation_features_", "network")
+    if graph not in ("network", "input", "both"):
+        raise ValueError("The model file is damaged: propagation_features_ must be "
+                         f"'network', 'input' or 'both', got {graph!r:.40}.")
     return attributes
 
 
@@ -528,15 +535,11 @@ def _rebuild_net(path, estimator, attributes, net_meta, weights, device):
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():
             raise ValueError(f"The model file is damaged: the weights {key!r} are not finite.")
 
-    graph = attributes.get("propagation_features_", estimator.propagation_features)
-    if graph not in ("network", "input", "both"):
-        raise ValueError(f"The model file is damaged: the fitted attribute "
-                         f"propagation_features_ must be 'network', 'input' or 'both', "
-                         f"got {graph!r:.40}.")
     try:
         net = estimator._build_net(attributes["input_shape_"], attributes["classes_"],
                                    attributes["likelihood_"], str(device), seed, None,
-                                   attributes.get("max_epochs_", estimator.max_epochs), graph)
+                                   attributes.get("max_epochs_", estimator.max_epochs),
+                                   attributes["propagation_features_"])
         with torch.random.fork_rng(devices=[]):
             net.initialize()  # random weights, replaced below; the global seed is kept
     except (ValueError, TypeError, RuntimeError) as exc:

@@ -312,7 +312,7 @@ def test_a_callable_backbone_is_passed_again_at_load(data, tmp_path):
 
 
 def test_callbacks_and_an_accelerator_are_passed_again_at_load(data, saved, tmp_path):
-    X, y = data
+    X, _ = data
     clf, _ = saved
 
     class FakeAccelerator:
@@ -447,6 +447,29 @@ def test_a_damaged_or_altered_file_gives_a_clear_error(saved, tmp_path, damage, 
     damage(path)
     with pytest.raises(ValueError, match=match):
         skshot.load(path)
+
+
+@pytest.mark.parametrize("stored, expected", [(None, "network"), ("input", "input")])
+def test_a_file_without_the_resolved_graph_loads_with_the_graph_its_fit_used(
+        data, saved, tmp_path, stored, expected):
+    # Files written before propagation_features_ existed: without the
+    # parameter their fits linked the network's features, with it what it named.
+    X, _ = data
+    clf, original = saved
+    path = tmp_path / "old.skshot"
+    shutil.copy(original, path)
+
+    def edit(meta):
+        del meta["attributes"]["propagation_features_"]
+        if stored is None:
+            del meta["params"]["propagation_features"]
+        else:
+            meta["params"]["propagation_features"] = stored
+
+    rewrite(path, metadata=edit)
+    loaded = skshot.load(path)
+    assert loaded.propagation_features_ == loaded.net_.propagation_features == expected
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
 
 
 def test_an_archive_without_the_model_members_is_refused(tmp_path):

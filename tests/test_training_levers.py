@@ -259,32 +259,29 @@ def test_label_propagation_over_the_inputs_labels_once_from_the_samples(blobs, m
     assert not np.array_equal(calls[0][2], labels)
 
 
-def test_auto_graph_adds_the_samples_only_when_few_steps_precede_it(blobs, monkeypatch):
+@pytest.mark.parametrize("batch, expected", [
+    (7, "both"),  # 43 steps an epoch, 86 before the first graph (epoch 3): fewer than 100
+    (6, "network"),  # 50 steps an epoch, 100 before the first graph
+])
+def test_auto_graph_adds_the_samples_only_when_few_steps_precede_it(blobs, monkeypatch,
+                                                                   batch, expected):
     X, y = blobs
     y_partial = hide_labels(y, 5)
     calls = _record_refreshes(monkeypatch)
-    # 300 samples in batches of 7: 43 steps an epoch, 86 before the first
-    # graph (epoch 3), fewer than 100: the samples and the features side by side
-    few = fit_fast(X, y_partial, max_epochs=4, propagation_weight=1.0,
-                   batch_size_unlabeled=7)
-    assert few.propagation_features == "auto" and few.propagation_features_ == "both"
-    explicit = fit_fast(X, y_partial, max_epochs=4, propagation_weight=1.0,
-                        batch_size_unlabeled=7, propagation_features="both")
-    np.testing.assert_array_equal(few.predict_proba(X), explicit.predict_proba(X))
-    # in batches of 6: 50 steps an epoch, 100 before the first graph: the
-    # network's features alone
-    calls.clear()
-    many = fit_fast(X, y_partial, max_epochs=4, propagation_weight=1.0,
-                    batch_size_unlabeled=6)
-    assert many.propagation_features_ == "network"
+    auto = fit_fast(X, y_partial, max_epochs=4, propagation_weight=1.0,
+                    batch_size_unlabeled=batch)
+    assert auto.propagation_features == "auto" and auto.propagation_features_ == expected
     assert [epoch for epoch, *_ in calls] == [3, 4]  # refreshed every ceil(4 / 10) = 1 epoch
     explicit = fit_fast(X, y_partial, max_epochs=4, propagation_weight=1.0,
-                        batch_size_unlabeled=6, propagation_features="network")
-    np.testing.assert_array_equal(many.predict_proba(X), explicit.predict_proba(X))
-    # an explicit choice is kept whatever the number of steps
-    inputs = fit_fast(X, y_partial, max_epochs=3, propagation_weight=1.0,
-                      propagation_features="input")
-    assert inputs.propagation_features_ == "input"
+                        batch_size_unlabeled=batch, propagation_features=expected)
+    np.testing.assert_array_equal(auto.predict_proba(X), explicit.predict_proba(X))
+
+
+def test_an_explicit_graph_is_kept_whatever_the_number_of_steps(blobs):
+    X, y = blobs
+    clf = fit_fast(X, hide_labels(y, 5), max_epochs=3, propagation_weight=1.0,
+                   propagation_features="input")
+    assert clf.propagation_features_ == clf.net_.propagation_features == "input"
 
 
 def test_label_propagation_over_both_refreshes_a_graph_of_inputs_and_features(blobs,
