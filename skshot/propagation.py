@@ -37,10 +37,13 @@ __all__ = ["diffuse_labels", "graph_features", "joint_features", "knn_affinity",
 
 
 def graph_features(features, n_components=64):
-    """The features centred and, if they have more, projected on ``n_components`` principal axes.
+    """The features centred and, if they have more, projected on their leading principal axes.
 
-    The axes come from :func:`torch.pca_lowrank` (a randomised method that
-    draws from PyTorch's generator).
+    They are projected on ``min(n_components, n)`` axes: ``n`` centred
+    samples span at most ``n - 1`` dimensions, so with fewer samples than
+    ``n_components`` the projection keeps every distance between them. The
+    axes come from :func:`torch.pca_lowrank` (a randomised method that draws
+    from PyTorch's generator).
 
     Parameters
     ----------
@@ -49,12 +52,14 @@ def graph_features(features, n_components=64):
 
     Returns
     -------
-    torch.Tensor of shape (n, min(f, n_components))
+    torch.Tensor of shape (n, min(f, n_components, n))
+        All ``f`` centred features when ``f <= min(n_components, n)``.
     """
     centred = features.float() - features.float().mean(dim=0)
-    if centred.shape[1] <= n_components:
+    n_axes = min(n_components, centred.shape[0])
+    if centred.shape[1] <= n_axes:
         return centred
-    _, _, V = torch.pca_lowrank(centred, q=n_components, center=False)
+    _, _, V = torch.pca_lowrank(centred, q=n_axes, center=False)
     return centred @ V
 
 

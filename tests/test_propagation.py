@@ -101,6 +101,19 @@ def test_graph_features_centre_and_keep_the_leading_subspace():
     np.testing.assert_allclose(few.numpy(), centred[:, :2], rtol=1e-6, atol=1e-5)  # float32
 
 
+def test_graph_features_of_fewer_samples_than_components_keep_their_distances():
+    # 20 samples of 100 features: at most 20 axes exist, and projecting on
+    # them keeps every pairwise distance of the centred samples.
+    rng = np.random.default_rng(4)
+    features = rng.normal(size=(20, 100))
+    out = propagation.graph_features(torch.as_tensor(features), n_components=64).numpy()
+    assert out.shape == (20, 20)
+    centred = features - features.mean(axis=0)
+    dist = np.linalg.norm(centred[:, None] - centred[None], axis=-1)
+    np.testing.assert_allclose(np.linalg.norm(out[:, None] - out[None], axis=-1), dist,
+                               rtol=1e-4, atol=1e-4)
+
+
 def test_joint_features_average_the_cosine_similarities_of_the_views():
     rng = np.random.default_rng(5)
     a, b = rng.normal(size=(12, 4)), 3.0 * rng.normal(size=(12, 7))

@@ -229,6 +229,18 @@ def test_label_propagation_is_on_by_default_and_weight_zero_turns_it_off(blobs, 
     assert not np.allclose(plain.predict_proba(X), default.predict_proba(X))
 
 
+@pytest.mark.parametrize("features", ["network", "both"])
+def test_label_propagation_on_fewer_samples_than_graph_components(blobs, features):
+    # 40 samples, hidden features of 100 units: the graph's projection has at
+    # most 40 axes, not 64 (a fit of a fold of a small data set).
+    X, y = blobs[0][:40], blobs[1][:40]
+    y_partial = hide_labels(y, 3)
+    clf = fit_fast(X, y_partial, max_epochs=4, hidden_sizes=(100,),
+                   propagation_features=features)
+    assert "pl_u" in clf.history_[-1]
+    assert np.isfinite(clf.history_[-1, "train_loss"])
+
+
 def _dense_input_pseudo_labels(x, stream, n_classes, k, power=3, alpha=0.99, n_iter=20):
     """The pseudo-labels of a graph of the samples themselves, written out densely in NumPy."""
     W = np_affinity(x - x.mean(axis=0), k, power)
