@@ -83,8 +83,8 @@ def write_summary(path):
         "training data (never a test split); `best` is the lowest error after any epoch and",
         "`epoch` where it was reached (mean over draws); fidelity: the share of `sample()`",
         "outputs that a logistic regression trained on the held-out data assigns to the class",
-        f"asked for (prior z / restyled inputs). Machine: {platform.machine()}, "
-        f"{platform.system()}, 2 cores shared by two to four fits at a time, so fit times compare",
+        (f"asked for (prior z / restyled inputs). Machine: {platform.machine()}, "
+         f"{platform.system()}, 2 cores shared by two to four fits at a time, so fit times compare"),
         "only roughly.",
         "",
         "Settings: `previous defaults` are the estimator's defaults before these measurements;",
@@ -202,8 +202,8 @@ def write_summary(path):
         if not keys:
             continue
         lines += [f"## {protocol}", "",
-                  "| setting | parameters | draws | final error | best | epoch | epochs "
-                  "| fit s | fidelity prior / restyled |",
+                  ("| setting | parameters | draws | final error | best | epoch | epochs "
+                   "| fit s | fidelity prior / restyled |"),
                   "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         for key in keys:
             runs = groups[key]

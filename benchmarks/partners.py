@@ -79,12 +79,12 @@ def main(argv=None):
                ("spreading_z", "LabelSpreading on z, validation error"),
                ("spreading_input", "LabelSpreading on the inputs, validation error")]
     lines = ["# What z holds: nearest neighbours and label spreading in z", "",
-             f"Written by `python benchmarks/partners.py` ({args.protocol}, label draws "
-             f"{args.draws}, {n_threads} PyTorch threads). All figures in %, mean ± standard "
-             "deviation over the draws, on validation splits of the training data. "
-             f"`defaults`: the estimator's defaults (`beta={ShotVAEClassifier().beta:g}`); "
-             "`beta=0.01`: the same with the "
-             "paper's beta, under which z carries the class.", "",
+             (f"Written by `python benchmarks/partners.py` ({args.protocol}, label draws "
+              f"{args.draws}, {n_threads} PyTorch threads). All figures in %, mean ± standard "
+              "deviation over the draws, on validation splits of the training data. "
+              f"`defaults`: the estimator's defaults (`beta={ShotVAEClassifier().beta:g}`); "
+              "`beta=0.01`: the same with the "
+              "paper's beta, under which z carries the class."), "",
              "| setting | parameters | " + " | ".join(title for _, title in columns) + " |",
              "| --- | --- | " + " | ".join("---" for _ in columns) + " |"]
     for name, params in args.settings.items():

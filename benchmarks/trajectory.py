@@ -92,8 +92,8 @@ def write(results, args):
     lines = [
         "# Held-out error during training",
         "",
-        f"`python benchmarks/trajectory.py{' --quick' if args.quick else ''}`; label draws "
-        f"{args.draws}; {platform.machine()}, {threads()} PyTorch threads. Validation splits",
+        (f"`python benchmarks/trajectory.py{' --quick' if args.quick else ''}`; label draws "
+         f"{args.draws}; {platform.machine()}, {threads()} PyTorch threads. Validation splits"),
         "of the training data (never a test split). Error in % after the first, middle and last",
         "epochs and its minimum over the epochs (mean over the draws).",
         "",

@@ -43,8 +43,8 @@ from skorch.utils import to_tensor
 from torch.utils.data import BatchSampler, DataLoader, SequentialSampler
 
 from . import losses, propagation
-from .augmentation import random_translate
 from ._data import SemiSupervisedBatches, SemiSupervisedData
+from .augmentation import random_translate
 from .objectives import PART_DESCRIPTIONS
 
 #: Label propagation: the first epoch (1-based) with pseudo-labels, and how

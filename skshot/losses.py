@@ -19,8 +19,10 @@ import torch.nn.functional as F
 
 __all__ = [
     "LOG_2PI",
+    "categorical_entropy",
     "cross_entropy",
     "elbo",
+    "ema_update",
     "gaussian_reparameterize",
     "gumbel_softmax_sample",
     "kl_categorical_uniform",
@@ -32,11 +34,9 @@ __all__ = [
     "ot_approximation",
     "random_match",
     "reconstruction_nll",
+    "sharpen",
     "smooth_elbo",
     "smooth_labels",
-    "categorical_entropy",
-    "ema_update",
-    "sharpen",
     "warmup_weight",
 ]
 

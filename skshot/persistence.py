@@ -42,9 +42,9 @@ import safetensors
 import safetensors.numpy
 import safetensors.torch
 import torch
+from sklearn.utils.validation import check_is_fitted
 from skorch.exceptions import DeviceWarning
 from skorch.history import History
-from sklearn.utils.validation import check_is_fitted
 
 from . import __version__
 from ._device import check_device

@@ -54,8 +54,8 @@ def test_refused_at_fit_with_a_clear_error(X, y, error, match):
 
 @pytest.mark.parametrize("params, match", [
     ({"device": "tpu9"}, r"device='tpu9' is not a device PyTorch knows .*device=\"auto\""),
-    ({"device": "cuda:99"}, r"device='cuda:99' (needs CUDA, but CUDA is not available|asks "
-                            r"for GPU 99).*device=\"auto\""),
+    ({"device": "cuda:99"}, (r"device='cuda:99' (needs CUDA, but CUDA is not available|asks "
+                             r"for GPU 99).*device=\"auto\"")),
 ], ids=["unknown-device", "absent-gpu"])
 def test_a_device_this_machine_lacks_is_refused_before_the_data_are_read(params, match,
                                                                           monkeypatch):
