@@ -395,7 +395,16 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
     momentum : float, default=0.9
         Momentum of SGD (ignored by Adam and AdamW).
     weight_decay : float, default=5e-4
-        L2 penalty (AdamW: decoupled weight decay).
+        L2 penalty (AdamW: decoupled weight decay). On small tabular data
+        (real-valued features, a few hundred samples) raise it to 0.1: on the
+        wine and breast cancer data with 10 labels per class it gave 3.9 %
+        and 4.5 % validation error against 4.6 % and 5.0 % (twenty label
+        draws), and 3.9 % and 4.2 % at three times the default length, where
+        the default climbs on wine (6.4 %). On images keep the default: on 300
+        of the 8x8 digits 0.1 gave 29 % against 11 %, and on 2 000
+        Fashion-MNIST images 0.03 was higher on each of five draws. A grid
+        search on a few dozen labels does not find the better value. See
+        :ref:`small-tabular`.
     lr_schedule : {"step", "cosine", "constant"}, default="step"
         ``"step"`` multiplies the learning rate by 0.1 at 2/3, 5/6 and 11/12
         of ``max_epochs`` (the authors' schedule, epochs 400, 500 and 550 of

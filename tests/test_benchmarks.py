@@ -127,6 +127,28 @@ def test_accuracy_script_measures_early_stopping_only_on_request():
     assert thrice.max_epochs == plain.max_epochs == 3 * once._resolve_max_epochs(100)
 
 
+def test_accuracy_script_measures_the_weight_decay_option_only_on_request():
+    accuracy = load_script("accuracy")
+    assert not {"shot+weight-decay", "shot-3x+weight-decay"} & set(accuracy.METHODS)
+    once, thrice, plain = (accuracy.make_model(method, "wine", {}, "auto", 0, 100)[-1]
+                           for method in ("shot+weight-decay", "shot-3x+weight-decay", "shot"))
+    assert once.weight_decay == thrice.weight_decay == 0.1
+    assert plain.weight_decay == accuracy.ShotVAEClassifier().weight_decay != 0.1
+    assert thrice.max_epochs == 3 * once._resolve_max_epochs(100)
+
+
+def test_levers_script_chooses_a_grid_by_cross_validation_on_the_training_labels(tmp_path):
+    levers = load_script("levers")
+    out = tmp_path / "levers.jsonl"
+    levers.main(["--protocols", "wine-30", "--draws", "0", "--out", str(out),
+                 "--setting", "cv", ('{"hidden_sizes": [16], "max_epochs": 2, '
+                                     '"cv_grid": {"weight_decay": [0.0005, 0.1]}}')])
+    row = json.loads(out.read_text())
+    assert row["chosen"]["weight_decay"] in (0.0005, 0.1)
+    assert row["effective"]["weight_decay"] == row["chosen"]["weight_decay"]
+    assert len(row["curve"]) == 2
+
+
 def test_levers_script_records_every_draw_and_summarises(tmp_path):
     levers = load_script("levers")
     out = tmp_path / "levers.jsonl"
@@ -183,11 +205,25 @@ def test_validation_protocols_never_read_the_small_sets_test_split(protocol):
     np.testing.assert_array_equal(y_acc_test, y_test)
     np.testing.assert_array_equal(X_acc_train, X_rest)
     for draw in (0, 1, 2):
-        X_fit, y_partial, X_val, y_val, y_fit = protocols.split(protocol, draw)
+        X_fit, _y_partial, X_val, y_val, y_fit = protocols.split(protocol, draw)
         assert len(X_fit) + len(X_val) == len(X_rest)
         if protocol == "digits-50":  # unscaled: the rows themselves are X_rest's
             assert _rows(np.concatenate([X_fit, X_val])) == _rows(X_rest)
         assert sorted(np.concatenate([y_fit, y_val])) == sorted(y_rest)
+
+
+def test_small_digits_protocol_trains_on_a_stratified_share_of_each_draw():
+    load_script("levers")  # puts the benchmarks folder on the path
+    protocols = importlib.import_module("_protocols")
+    for draw in (0, 1):
+        X_all, _, X_val_all, y_val_all, _ = protocols.split("digits-50", draw)
+        X_fit, y_partial, X_val, y_val, y_fit = protocols.split("digits300-50", draw)
+        assert X_fit.shape == (300, 64)
+        assert set(_rows(X_fit)) <= set(_rows(X_all))  # the draw's own training digits
+        assert np.abs(np.bincount(y_fit) - 30).max() <= 1  # stratified
+        np.testing.assert_array_equal(np.bincount(y_partial[y_partial >= 0]), np.full(10, 5))
+        np.testing.assert_array_equal(X_val, X_val_all)  # the same held-out digits
+        np.testing.assert_array_equal(y_val, y_val_all)
 
 
 def test_mid_sized_fashion_protocol_is_a_fixed_stratified_subset(tiny_fashion, monkeypatch):
