@@ -16,6 +16,12 @@ Usage::
     python benchmarks/levers.py --protocols digits-50 --setting LabelSpreading-15 \
         '{"n_neighbors": 15}'
     python benchmarks/levers.py --summary
+    python benchmarks/levers.py --figure weight_decay beta6-both both-wd0.01 both-wd0.1
+
+``--figure PARAMETER REFERENCE SETTING...`` draws, for each protocol, the
+change of the validation error against the reference setting (paired over
+the draws both have, mean ± standard error) as a function of the
+parameter's value in each setting, to ``levers-PARAMETER.png``.
 """
 
 import argparse
@@ -42,9 +48,18 @@ def main(argv=None):
     parser.add_argument("--fidelity", action="store_true", help="measure sample fidelity")
     parser.add_argument("--out", type=Path, default=RESULTS / "levers.jsonl")
     parser.add_argument("--summary", action="store_true")
+    parser.add_argument("--figure", nargs="+", metavar=("PARAMETER", "SETTING"),
+                        help="a parameter, the reference setting and the settings to draw")
     args = parser.parse_args(argv)
     if args.summary:
         write_summary(args.out)
+        return
+    if args.figure:
+        if len(args.figure) < 3:
+            parser.error("--figure needs a parameter, a reference setting and at least one "
+                         "setting")
+        parameter, reference, *settings = args.figure
+        lever_figure(args.out, parameter, reference, settings)
         return
     print(f"{threads()} PyTorch threads", flush=True)
     for name, text in args.setting:
@@ -66,6 +81,77 @@ def main(argv=None):
                 print(f"{name:28s} {protocol:10s} draw {draw}: {result['val_error']:5.1f} % "
                       f"(best {result['curve'][best]:.1f} at epoch {best + 1}) "
                       f"{result['seconds']:6.1f} s", flush=True)
+
+
+def lever_effects(path, parameter, reference, settings):
+    """``{protocol: [(value, mean change, standard error, draws), ...]}`` of a lever.
+
+    For each protocol with rows of ``reference``, each setting's change of the
+    validation error against the reference, paired over the draws both have;
+    ``value`` is the setting's ``parameter`` as its fits ran it (the
+    reference's own value comes first, with change 0). Protocols without a
+    setting besides the reference are left out.
+    """
+    errors, values = {}, {}
+    for line in path.read_text().splitlines():
+        row = json.loads(line)
+        name = row["setting"]
+        if name in (reference, *settings):
+            errors.setdefault((row["protocol"], name), {})[row["draw"]] = row["val_error"]
+            values[(row["protocol"], name)] = row.get("effective", {}).get(parameter)
+    effects = {}
+    for protocol in PROTOCOLS:
+        base = errors.get((protocol, reference))
+        if not base:
+            continue
+        points = [(values[(protocol, reference)], 0.0, 0.0, len(base))]
+        for name in settings:
+            other = errors.get((protocol, name), {})
+            draws = sorted(set(base) & set(other))
+            if not draws:
+                continue
+            change = [other[d] - base[d] for d in draws]
+            se = statistics.stdev(change) / len(change) ** 0.5 if len(change) > 1 else 0.0
+            points.append((values[(protocol, name)], statistics.mean(change), se, len(draws)))
+        if len(points) > 1:
+            effects[protocol] = sorted(points, key=lambda p: p[0])
+    return effects
+
+
+def lever_figure(path, parameter, reference, settings):
+    """Draw :func:`lever_effects` to ``levers-PARAMETER.png`` next to ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    effects = lever_effects(path, parameter, reference, settings)
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for i, (protocol, points) in enumerate(effects.items()):
+        x, change, se, _ = zip(*points)
+        images = PROTOCOLS[protocol][0] is not None
+        ax.errorbar(x, change, yerr=se, marker="o" if images else "s", capsize=3,
+                    linestyle="-" if images else "--", color=f"C{i}",
+                    label=f"{protocol} ({'images' if images else 'tabular'}, "
+                          f"{max(p[3] for p in points)} draws)")
+    ax.axhline(0.0, color="0.5", linewidth=0.8)
+    ax.set_xscale("log")
+    ax.set_yscale("symlog", linthresh=2.0)  # linear within ±2 points, logarithmic beyond
+    top = max(c + e for points in effects.values() for _, c, e, _ in points)
+    bottom = min(c - e for points in effects.values() for _, c, e, _ in points)
+    ticks = [t for t in (-20, -10, -5, -2, -1, 0, 1, 2, 5, 10, 20, 50)
+             if bottom - 1 <= t <= 1.5 * top + 1]
+    ax.set_yticks(ticks, [f"{t:+g}" if t else "0" for t in ticks])
+    ax.set_ylim(min(bottom * 1.3, -1.0), max(top * 1.3, 1.0))
+    ax.set_xlabel(parameter)
+    ax.set_ylabel("validation error change (points)")
+    ax.set_title(f"{parameter}: change against `{reference}`, mean ± s.e. over the draws")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    out = path.parent / f"levers-{parameter}.png"
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
 
 
 def write_summary(path):
@@ -202,7 +288,8 @@ def write_summary(path):
         "sets), with the same 288 held out; there `beta6-both` is the defaults.",
         "`SelfTraining-defaults (draws 6-19)` and `LabelSpreading-7 (draws 6-19)` bring the",
         "tabular sets' peers to twenty draws, `beta6-both-3x (draws 8-19)` breast cancer's",
-        "long fits of the defaults.",
+        "long fits of the defaults. `levers-weight_decay.png` draws the `both-wd*` rows",
+        "against `beta6-both` (`--figure`).",
         "",
         "The small protocols' validation splits are drawn from what is left after setting",
         "aside the fixed test split of `accuracy.py` (`_protocols.small_test_split`). An",

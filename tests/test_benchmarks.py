@@ -149,6 +149,34 @@ def test_levers_script_chooses_a_grid_by_cross_validation_on_the_training_labels
     assert len(row["curve"]) == 2
 
 
+def test_levers_figure_pairs_each_setting_with_the_reference_over_common_draws(tmp_path):
+    levers = load_script("levers")
+    out = tmp_path / "levers.jsonl"
+
+    def row(protocol, setting, draw, error, wd):
+        return json.dumps({"protocol": protocol, "setting": setting, "draw": draw,
+                           "val_error": error, "effective": {"weight_decay": wd}})
+
+    out.write_text("\n".join([
+        row("wine-30", "ref", 0, 5.0, 5e-4), row("wine-30", "ref", 1, 3.0, 5e-4),
+        row("wine-30", "ref", 2, 9.0, 5e-4),
+        row("wine-30", "strong", 0, 4.0, 0.1), row("wine-30", "strong", 1, 1.0, 0.1),
+        row("wine-30", "weak", 1, 4.0, 0.01),  # one common draw
+        row("digits-50", "ref", 0, 7.0, 5e-4),  # no other setting: left out
+        row("digits-50", "unrelated", 0, 1.0, 0.3)]) + "\n")
+    effects = levers.lever_effects(out, "weight_decay", "ref", ["strong", "weak"])
+    assert list(effects) == ["wine-30"]
+    (v0, c0, e0, n0), (v1, c1, e1, n1), (v2, c2, e2, n2) = effects["wine-30"]
+    assert (v0, c0, e0, n0) == (5e-4, 0.0, 0.0, 3)
+    assert (v1, c1, e1, n1) == (0.01, 1.0, 0.0, 1)
+    # paired changes -1 and -2 over draws 0 and 1: mean -1.5, s.e. 0.5
+    assert (v2, n2) == (0.1, 2) and c2 == pytest.approx(-1.5) and e2 == pytest.approx(0.5)
+    levers.main(["--out", str(out), "--figure", "weight_decay", "ref", "strong", "weak"])
+    assert (tmp_path / "levers-weight_decay.png").stat().st_size > 0
+    with pytest.raises(SystemExit):
+        levers.main(["--out", str(out), "--figure", "weight_decay", "ref"])
+
+
 def test_levers_script_records_every_draw_and_summarises(tmp_path):
     levers = load_script("levers")
     out = tmp_path / "levers.jsonl"
