@@ -24,7 +24,9 @@ that share is the test split of ``accuracy.py``.
   draw, 10 labels per class;
 - ``wine-30``: scikit-learn's wine data (178 samples, 13 features,
   standardised) less the 30 % test split, stratified 70/30 per draw, 10
-  labels per class.
+  labels per class;
+- ``iris-30``: scikit-learn's iris data (150 samples, 4 features,
+  standardised), split as wine.
 """
 
 import statistics
@@ -32,7 +34,7 @@ import time
 
 import numpy as np
 import torch
-from sklearn.datasets import load_breast_cancer, load_digits, load_wine
+from sklearn.datasets import load_breast_cancer, load_digits, load_iris, load_wine
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
@@ -49,12 +51,12 @@ PROTOCOLS = {"fmnist-100": ((1, 28, 28), 10), "fmnist-1000": ((1, 28, 28), 100),
              "fmnist2k-100": ((1, 28, 28), 10), "fmnist5k-100": ((1, 28, 28), 10),
              "fmnist10k-100": ((1, 28, 28), 10),
              "digits-50": ((1, 8, 8), 5), "digits300-50": ((1, 8, 8), 5),
-             "cancer-20": (None, 10), "wine-30": (None, 10)}
+             "cancer-20": (None, 10), "wine-30": (None, 10), "iris-30": (None, 10)}
 
 #: Share of each small data set set aside as the test split of ``accuracy.py``
 #: (the same for every draw and seed), and the share of the rest held out for
 #: validation in each draw.
-SMALL_TEST = {"digits": 0.2, "cancer": 0.3, "wine": 0.3}
+SMALL_TEST = {"digits": 0.2, "cancer": 0.3, "wine": 0.3, "iris": 0.3}
 SMALL_VALIDATION = SMALL_TEST
 #: Fashion-MNIST training images held out for validation.
 FMNIST_HELD_OUT = 10_000
@@ -75,8 +77,10 @@ def _fashion():
 
 
 def small_dataset(name):
-    """``(X, y)`` of a small data set: ``"digits"`` (scaled to [0, 1]), ``"cancer"``, ``"wine"``."""
-    loader = {"digits": load_digits, "cancer": load_breast_cancer, "wine": load_wine}[name]
+    """``(X, y)`` of a small data set: ``"digits"`` (scaled to [0, 1]), ``"cancer"``, ``"wine"``,
+    ``"iris"``."""
+    loader = {"digits": load_digits, "cancer": load_breast_cancer, "wine": load_wine,
+              "iris": load_iris}[name]
     X, y = loader(return_X_y=True)
     return (X / 16.0 if name == "digits" else X).astype(np.float32), y
 

@@ -7,9 +7,10 @@ and, in the quick profile, draws the Fashion-MNIST subsets):
   10 000 test images;
 - ``fmnist-1000``: the same with 100 labels per class;
 - ``digits-50``: scikit-learn's digits, stratified 80/20 split, 5 labels per class;
-- ``cancer-20`` and ``wine-30``: scikit-learn's breast cancer (569 samples, 30
-  features, 2 classes) and wine (178 samples, 13 features, 3 classes) data,
-  stratified 70/30 split, 10 labels per class, every method behind a
+- ``cancer-20``, ``wine-30`` and ``iris-30``: scikit-learn's breast cancer
+  (569 samples, 30 features, 2 classes), wine (178 samples, 13 features, 3
+  classes) and iris (150 samples, 4 features, 3 classes) data, stratified
+  70/30 split, 10 labels per class, every method behind a
   ``StandardScaler`` fitted on the training split.
 
 The small data sets' test split is fixed (``_protocols.small_test_split``):
@@ -125,9 +126,10 @@ PROFILES = {
 }
 PROTOCOLS = {"fmnist-100": ("fmnist", 10), "fmnist-1000": ("fmnist", 100),
              "digits-50": ("digits", 5), "cancer-20": ("cancer", 10),
-             "wine-30": ("wine", 10)}
+             "wine-30": ("wine", 10), "iris-30": ("iris", 10)}
 #: The profile's settings (epochs, seeds, validation size) of each data set.
-FAMILY = {"fmnist": "fmnist", "digits": "digits", "cancer": "tabular", "wine": "tabular"}
+FAMILY = {"fmnist": "fmnist", "digits": "digits", "cancer": "tabular", "wine": "tabular",
+          "iris": "tabular"}
 
 
 def load(dataset, seed, profile):

@@ -177,6 +177,29 @@ def test_levers_figure_pairs_each_setting_with_the_reference_over_common_draws(t
         levers.main(["--out", str(out), "--figure", "weight_decay", "ref"])
 
 
+def test_intrusion_counts_mixes_that_land_on_a_third_class():
+    intrusion = load_script("intrusion")
+    rng = np.random.default_rng(0)
+    # three classes in a row on a line: a mix of the outer two lands on the middle one
+    line = np.concatenate([c + 0.05 * rng.normal(size=(30, 1)) for c in (0.0, 1.0, 2.0)])
+    y = np.repeat([0, 1, 2], 30)
+    # three classes at the corners of a triangle: a mix lies nearer a parent
+    corners = np.array([[0.0, 0.0], [1.0, 0.0], [0.5, np.sqrt(3) / 2]])
+    triangle = np.concatenate([c + 0.02 * rng.normal(size=(30, 2)) for c in corners])
+    on_line = intrusion.third_class_share(line, y, mixup_alpha=50.0)  # lam near 1/2
+    assert on_line > 0.25  # a third of the cross pairs are (0, 2), nearly all intrude
+    assert intrusion.third_class_share(triangle, y, mixup_alpha=50.0) == 0.0
+    assert intrusion.third_class_share(line, np.zeros(90, dtype=int)) is None
+
+
+def test_intrusion_script_writes_its_table(tmp_path):
+    intrusion = load_script("intrusion")
+    out = tmp_path / "intrusion.md"
+    intrusion.main(["--protocols", "iris-30", "cancer-20", "--draws", "0", "--out", str(out)])
+    text = out.read_text()
+    assert "| iris-30 | 73 | 4 |" in text and "| cancer-20 | 278 | 30 | 0.0 ± 0.0 |" in text
+
+
 def test_levers_script_records_every_draw_and_summarises(tmp_path):
     levers = load_script("levers")
     out = tmp_path / "levers.jsonl"
@@ -221,7 +244,7 @@ def _rows(X):
     return sorted(map(bytes, np.ascontiguousarray(X, dtype=np.float32)))
 
 
-@pytest.mark.parametrize("protocol", ["digits-50", "cancer-20", "wine-30"])
+@pytest.mark.parametrize("protocol", ["digits-50", "cancer-20", "wine-30", "iris-30"])
 def test_validation_protocols_never_read_the_small_sets_test_split(protocol):
     load_script("levers")  # puts the benchmarks folder on the path
     protocols = importlib.import_module("_protocols")
