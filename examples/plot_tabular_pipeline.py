@@ -9,8 +9,8 @@ On real-valued features, standardise them and use the Gaussian likelihood.
 scaler is fitted on all training samples, labeled or not (it ignores ``y``).
 On a small tabular set like this one, raise ``weight_decay`` from its default
 5e-4 to 0.1 or switch the OT term off (``ot_weight=0``; the user guide's
-:ref:`small-tabular`); here, with two classes well apart, the weight decay;
-the other parameters keep their defaults.
+:ref:`small-tabular`). This example, with two classes well apart, raises the
+weight decay; the other parameters keep their defaults.
 
 On scikit-learn's breast cancer data (569 samples, 30 features, 2 classes)
 the number of labels per class grows from 2 to 20 and the pipeline is compared
