@@ -48,9 +48,8 @@ COLUMNS = ("pseudo-labels wrong", "LabelSpreading's own labels wrong", "LabelSpr
 def input_graph_scores(X, y_partial, n_classes, n_neighbors=10):
     """Class scores of the graph of the samples themselves, as ``propagation_features="input"``."""
     features = propagation.graph_features(torch.as_tensor(X, dtype=torch.float32))
-    graph = propagation.normalize_affinity(
-        propagation.knn_affinity(features, min(n_neighbors, len(X) - 1)))
-    return propagation.diffuse_labels(graph, torch.as_tensor(y_partial), n_classes)
+    return propagation.propagate_labels(features, torch.as_tensor(y_partial), n_classes,
+                                        n_neighbors)
 
 
 def measure(protocol, draw, mlp_iter=200):

@@ -26,6 +26,10 @@ class SemiSupervisedData:
     pseudo_labels : tuple of two tensors of shape (n_unlabeled,), or None
         ``(labels, weights)`` of the unlabeled stream's samples, set during a
         fit with label propagation (:mod:`skshot.propagation`); None before.
+    input_graph_features : torch.Tensor of shape (n_unlabeled, f) or None
+        The unlabeled stream's samples prepared for the label propagation's
+        graph (:func:`skshot.propagation.graph_features`), computed at the
+        first graph that links the samples themselves; None before.
     """
 
     def __init__(self, x_labeled, y_labeled, x_unlabeled, labeled_positions=None):
@@ -34,6 +38,7 @@ class SemiSupervisedData:
         self.x_unlabeled = x_unlabeled
         self.labeled_positions = labeled_positions
         self.pseudo_labels = None
+        self.input_graph_features = None
 
     def stream_labels(self):
         """Class index of each sample of the unlabeled stream: its label where known, else -1."""

@@ -301,16 +301,18 @@ class ShotVAENet(NeuralNet):
         module = getattr(self.module_, "module", self.module_)  # unwrapped if data-parallel
         views = []
         if self.propagation_features in ("input", "both"):
-            views.append(data.x_unlabeled.reshape(len(data.x_unlabeled), -1))
+            if data.input_graph_features is None:  # the samples do not change: once a fit
+                flat = data.x_unlabeled.reshape(len(data.x_unlabeled), -1)
+                data.input_graph_features = propagation.graph_features(
+                    flat.to(self.compute_device))
+            views.append(data.input_graph_features)
         if self.propagation_features in ("network", "both"):
-            views.append(self.map_batches(data.x_unlabeled, module.features))
-        views = [propagation.graph_features(v.to(self.compute_device)) for v in views]
+            features = self.map_batches(data.x_unlabeled, module.features)
+            views.append(propagation.graph_features(features.to(self.compute_device)))
         features = views[0] if len(views) == 1 else propagation.joint_features(*views)
-        graph = propagation.normalize_affinity(
-            propagation.knn_affinity(features, min(self.propagation_neighbors,
-                                                   len(features) - 1)))
         y_index = data.stream_labels().to(self.compute_device)
-        scores = propagation.diffuse_labels(graph, y_index, module.n_classes)
+        scores = propagation.propagate_labels(features, y_index, module.n_classes,
+                                              self.propagation_neighbors)
         labels, weights = propagation.pseudo_labels(scores, y_index)
         data.pseudo_labels = (labels.to(data.x_unlabeled.device),
                               weights.to(data.x_unlabeled.device, data.x_unlabeled.dtype))

@@ -453,8 +453,8 @@ def _decode_attributes(path, metadata, arrays_bytes):
     if attributes["likelihood_"] not in ("bernoulli", "gaussian"):
         raise ValueError("The model file is damaged: likelihood_ must be 'bernoulli' or "
                          f"'gaussian', got {attributes['likelihood_']!r:.40}.")
-    graph = attributes.get("propagation_features_", "network")
-    if graph not in ("network", "input", "both"):
+    graph = attributes.get("propagation_features_")  # absent in files of earlier versions
+    if graph is not None and graph not in ("network", "input", "both"):
         raise ValueError("The model file is damaged: propagation_features_ must be "
                          f"'network', 'input' or 'both', got {graph!r:.40}.")
     return attributes

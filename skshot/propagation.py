@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from . import losses
 
 __all__ = ["diffuse_labels", "graph_features", "joint_features", "knn_affinity",
-           "normalize_affinity", "pseudo_label_loss", "pseudo_labels"]
+           "normalize_affinity", "propagate_labels", "pseudo_label_loss", "pseudo_labels"]
 
 
 def graph_features(features, n_components=64):
@@ -161,6 +161,31 @@ def diffuse_labels(S, y_index, n_classes, alpha=0.99, n_iter=20):
     for _ in range(n_iter):
         Z = alpha * torch.sparse.mm(S, Z) + Y
     return Z
+
+
+def propagate_labels(features, y_index, n_classes, n_neighbors):
+    """Class scores of the labels diffused through the k-nearest-neighbour graph of ``features``.
+
+    Steps 1 to 3 of the module's description: :func:`knn_affinity` with
+    ``min(n_neighbors, n - 1)`` neighbours, :func:`normalize_affinity` and
+    :func:`diffuse_labels`.
+
+    Parameters
+    ----------
+    features : torch.Tensor of shape (n, f)
+        Already prepared, for example by :func:`graph_features`.
+    y_index : torch.LongTensor of shape (n,)
+        Class index of each labeled sample, -1 for the unlabeled ones.
+    n_classes : int
+    n_neighbors : int
+
+    Returns
+    -------
+    Z : torch.Tensor of shape (n, n_classes)
+    """
+    k = min(n_neighbors, len(features) - 1)
+    graph = normalize_affinity(knn_affinity(features, k))
+    return diffuse_labels(graph, y_index, n_classes)
 
 
 def pseudo_labels(Z, y_index):

@@ -114,6 +114,19 @@ def test_graph_features_of_fewer_samples_than_components_keep_their_distances():
                                rtol=1e-4, atol=1e-4)
 
 
+def test_propagate_labels_diffuses_through_the_graph_with_at_most_n_minus_one_neighbours():
+    rng = np.random.default_rng(6)
+    features = torch.as_tensor(rng.normal(size=(6, 3)))
+    y_index = torch.tensor([0, -1, 1, -1, -1, 2])
+    # 10 neighbours asked for, 5 possible: the graph of 5
+    expected = propagation.diffuse_labels(
+        propagation.normalize_affinity(propagation.knn_affinity(features, 5)), y_index, 3)
+    out = propagation.propagate_labels(features, y_index, 3, n_neighbors=10)
+    np.testing.assert_allclose(out.numpy(), expected.numpy(), rtol=1e-12, atol=1e-12)
+    two = propagation.propagate_labels(features, y_index, 3, n_neighbors=2)
+    assert not torch.allclose(two, out)
+
+
 def test_joint_features_average_the_cosine_similarities_of_the_views():
     rng = np.random.default_rng(5)
     a, b = rng.normal(size=(12, 4)), 3.0 * rng.normal(size=(12, 7))

@@ -8,7 +8,7 @@ import torch
 from conftest import FAST, hide_labels, np_affinity, np_seeds
 from sklearn.base import clone
 
-from skshot import ShotVAEClassifier
+from skshot import ShotVAEClassifier, propagation
 from skshot._net import ShotVAENet
 from skshot.callbacks import HeldOutAccuracy
 from skshot.losses import warmup_weight
@@ -319,6 +319,27 @@ def test_label_propagation_over_both_refreshes_a_graph_of_inputs_and_features(bl
     # not the graph of the inputs alone, but close to it: the two views are averaged
     assert not np.array_equal(labels, inputs_only)
     assert np.mean(labels == inputs_only) > 0.8
+
+
+def test_label_propagation_over_both_prepares_the_samples_once_a_fit(monkeypatch):
+    # 80 features, more than the 64 axes: each view is projected; the samples'
+    # view once for the five graphs, the network's features at each of them.
+    rng = np.random.default_rng(0)
+    y = np.arange(120) % 3
+    X = (rng.normal(size=(120, 80)) + 2.0 * y[:, None]).astype(np.float32)
+    widths = []
+    original = propagation.graph_features
+
+    def spy(features, *args, **kwargs):
+        widths.append(features.shape[1])
+        return original(features, *args, **kwargs)
+
+    monkeypatch.setattr(propagation, "graph_features", spy)
+    calls = _record_refreshes(monkeypatch)
+    fit_fast(X, hide_labels(y, 5), max_epochs=12, propagation_weight=1.0,
+             propagation_features="both", hidden_sizes=(70,))
+    assert len(calls) == 5
+    assert widths.count(80) == 1 and widths.count(70) == 5
 
 
 def test_labeled_only_network_builds_no_pseudo_labels(blobs, monkeypatch):
