@@ -77,7 +77,7 @@ from skshot import ShotVAEClassifier
 from skshot.datasets import load_fashion_mnist, mask_labels
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _protocols import small_test_split  # noqa: E402
+from _protocols import small_test_split
 
 RESULTS = Path(__file__).parent / "results"
 VAE_METHODS = {"m2": "m2", "smooth-elbo": "smooth-elbo", "shot": "shot",

@@ -34,9 +34,9 @@ from sklearn.semi_supervised import LabelSpreading
 from sklearn.svm import SVC
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _protocols import PROTOCOLS, mean_sd, split, threads  # noqa: E402
+from _protocols import PROTOCOLS, mean_sd, split, threads
 
-from skshot import propagation  # noqa: E402
+from skshot import propagation
 
 RESULTS = Path(__file__).parent / "results"
 NEIGHBOURS = (1, 7, 15)

@@ -29,7 +29,7 @@ import numpy as np
 from sklearn.neighbors import NearestNeighbors
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _protocols import PROTOCOLS, label_spreading, mean_sd, split  # noqa: E402
+from _protocols import PROTOCOLS, label_spreading, mean_sd, split
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -32,7 +32,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _protocols import PROTOCOLS, mean_sd, run, run_peer, threads  # noqa: E402
+from _protocols import PROTOCOLS, mean_sd, run, run_peer, threads
 
 RESULTS = Path(__file__).parent / "results"
 

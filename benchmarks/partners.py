@@ -30,9 +30,9 @@ import numpy as np
 from sklearn.neighbors import NearestNeighbors
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _protocols import PROTOCOLS, label_spreading, mean_sd, split, threads  # noqa: E402
+from _protocols import PROTOCOLS, label_spreading, mean_sd, split, threads
 
-from skshot import ShotVAEClassifier  # noqa: E402
+from skshot import ShotVAEClassifier
 
 RESULTS = Path(__file__).parent / "results"
 SETTINGS = {"defaults": {}, "beta=0.01": {"beta": 0.01}}

@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _protocols import PROTOCOLS, split, threads  # noqa: E402
+from _protocols import PROTOCOLS, split, threads
 
-from skshot import ShotVAEClassifier  # noqa: E402
-from skshot._net import ShotVAENet  # noqa: E402
-from skshot.callbacks import HeldOutAccuracy  # noqa: E402
+from skshot import ShotVAEClassifier
+from skshot._net import ShotVAENet
+from skshot.callbacks import HeldOutAccuracy
 
 RESULTS = Path(__file__).parent / "results"
 

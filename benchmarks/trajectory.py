@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _protocols import run, threads  # noqa: E402
+from _protocols import run, threads
 
 RESULTS = Path(__file__).parent / "results"
 OBJECTIVES = {"m2": "m2", "smooth-elbo": "smooth-elbo", "shot": "shot",

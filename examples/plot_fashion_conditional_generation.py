@@ -57,7 +57,7 @@ print(f"test accuracy: {clf.score(X_test, y_test):.3f}")
 # An independent judge, a logistic regression fitted on labeled test images
 # the model never saw, classifies samples drawn from the prior (20 per class)
 # and test images redrawn as every class.
-from sklearn.linear_model import LogisticRegression  # noqa: E402
+from sklearn.linear_model import LogisticRegression
 
 judge = LogisticRegression(max_iter=300).fit(X_test[1000:], y_test[1000:])
 X_prior, y_prior = clf.sample(clf.classes_, n_samples=20, random_state=0)

@@ -2,7 +2,7 @@
 
 __version__ = "0.1.0"
 
-from .classifier import ShotVAEClassifier  # noqa: E402
-from .persistence import load, save  # noqa: E402
+from .classifier import ShotVAEClassifier
+from .persistence import load, save
 
 __all__ = ["ShotVAEClassifier", "load", "save"]
