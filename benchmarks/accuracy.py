@@ -159,8 +159,12 @@ def earlier_defaults(method, row, current):
     and the labeled-only network does not read the unlabeled terms' ones.
     """
     own = {**METHOD_PARAMS.get(method, {}), **row["params"]}
-    unread = UNSUPERVISED_PARAMS if VAE_METHODS.get(method) == "supervised" else set()
-    return {k: v for k, v in row.get("defaults", {}).items()
+    objective = VAE_METHODS.get(method)
+    unread = (UNSUPERVISED_PARAMS if objective == "supervised"
+              else OT_PARAMS if objective in ("m2", "smooth-elbo") else set())
+    # A parameter added after the row was measured ran as its value in ADDED_PARAMS.
+    recorded = {**ADDED_PARAMS, **row["defaults"]} if "defaults" in row else {}
+    return {k: v for k, v in recorded.items()
             if k in current and current[k] != v and k not in own and k not in unread}
 
 
@@ -189,7 +193,14 @@ def make_model(method, dataset, params, epochs, seed, n_train):
 UNSUPERVISED_PARAMS = {"beta", "elbo_weight", "epsilon", "gamma", "temperature", "alpha",
                        "optimal_match", "mixup_alpha", "ot_kl_direction", "likelihood",
                        "entropy_weight", "ot_weight", "ot_warmup", "ot_target_ema",
-                       "ot_target_temperature", "propagation_weight", "propagation_neighbors"}
+                       "ot_target_temperature", "ot_drop_intrusions", "propagation_weight",
+                       "propagation_neighbors"}
+#: Parameters of the OT term alone, which the objectives without it do not read.
+OT_PARAMS = {"gamma", "optimal_match", "mixup_alpha", "ot_kl_direction", "ot_weight",
+             "ot_warmup", "ot_target_ema", "ot_target_temperature", "ot_drop_intrusions"}
+#: Parameters added after some rows were measured, with the value that does what the
+#: estimator did before they existed.
+ADDED_PARAMS = {"ot_drop_intrusions": False}
 
 
 def candidates(method, quick=False):

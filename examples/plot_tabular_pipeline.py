@@ -94,9 +94,9 @@ plt.show()
 # the logistic regression. With more labels the two come close: the two
 # classes of this data set are nearly linearly separable, so a linear model
 # needs few labels. From 10 labels per class on the pipeline is a little
-# above it; with the default ``weight_decay`` it is level with it or just
-# below (91.4 % and 93.2 % with 10 and 20 labels per class, against 91.6 %
-# and 93.2 % for the logistic regression, the same three draws), and so it is
-# with ``ot_weight=0`` instead (91.4 % and 93.0 %). The semi-supervised model
+# above it; with the default ``weight_decay`` it is level with it (91.6 % and
+# 93.2 % with 10 and 20 labels per class, against 91.6 % and 93.2 % for the
+# logistic regression, the same three draws), and just below it with
+# ``ot_weight=0`` instead (91.4 % and 93.0 %). The semi-supervised model
 # pays off most when labels are very scarce or the classes are not linearly
 # separable.

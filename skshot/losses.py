@@ -37,6 +37,7 @@ __all__ = [
     "sharpen",
     "smooth_elbo",
     "smooth_labels",
+    "third_class_mixes",
     "warmup_weight",
 ]
 
@@ -288,6 +289,35 @@ def mixup(a, b, lam):
     lam : torch.Tensor of shape (B, 1) or broadcastable
     """
     return torch.lerp(a, b, lam)
+
+
+def third_class_mixes(x_mix, x_ref, classes_ref, classes_a, classes_b):
+    """Which mixes land nearest to a sample of neither parent's class.
+
+    A mix of two samples of classes ``a`` and ``b`` whose nearest reference
+    sample (Euclidean distance in input space) is of a third class lies
+    among that class's samples, where eq. 15's target, a mix of ``a`` and
+    ``b``, contradicts it ("manifold intrusion").
+
+    Parameters
+    ----------
+    x_mix : torch.Tensor of shape (B, ...)
+        The mixes.
+    x_ref : torch.Tensor of shape (N, ...)
+        The reference samples, of the same shape as the mixes per sample.
+    classes_ref : torch.LongTensor of shape (N,)
+        Classes of the reference samples.
+    classes_a, classes_b : torch.LongTensor of shape (B,)
+        Classes of each mix's two parents.
+
+    Returns
+    -------
+    mask : torch.BoolTensor of shape (B,)
+        True where the nearest reference sample's class is neither parent's.
+    """
+    distances = torch.cdist(x_mix.flatten(1), x_ref.flatten(1))
+    nearest = classes_ref[distances.argmin(dim=1)]
+    return (nearest != classes_a) & (nearest != classes_b)
 
 
 def ot_approximation(logits_mixed, target_probs, direction="forward"):

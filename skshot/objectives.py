@@ -63,7 +63,7 @@ class SemiSupervisedObjective(nn.Module):
     def __init__(self, objective="shot", likelihood="bernoulli", epsilon=1e-3, beta=0.01,
                  elbo_weight=1.0, temperature=0.67, alpha=1.0, optimal_match=True,
                  mixup_alpha=1.0, ot_kl_direction="forward", entropy_weight=0.0,
-                 ot_target_temperature=1.0, propagation_weight=0.0):
+                 ot_target_temperature=1.0, propagation_weight=0.0, ot_drop_intrusions=False):
         super().__init__()
         if objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
@@ -80,6 +80,7 @@ class SemiSupervisedObjective(nn.Module):
         self.entropy_weight = entropy_weight
         self.ot_target_temperature = ot_target_temperature
         self.propagation_weight = propagation_weight
+        self.ot_drop_intrusions = ot_drop_intrusions
         # The latest pseudo-labels of the training stream, their weights and the
         # key of the data they belong to: part of the state that a checkpoint
         # saves, so that a resumed fit goes on with the same pseudo-labels.
@@ -209,8 +210,15 @@ class SemiSupervisedObjective(nn.Module):
             pi = losses.sharpen(logits, self.ot_target_temperature)
             target = losses.mixup(pi, pi[partner], lam)
             x_mix = losses.mixup(x_u, x_u[partner], lam)
+            keep = None
+            if self.ot_drop_intrusions:
+                classes = logits.argmax(dim=1)
+                keep = ~losses.third_class_mixes(x_mix, x_u, classes, classes, classes[partner])
         logits_mix = module.encode(x_mix)[2]
-        return losses.ot_approximation(logits_mix, target, self.ot_kl_direction).mean()
+        ot = losses.ot_approximation(logits_mix, target, self.ot_kl_direction)
+        if keep is not None:
+            ot = ot * keep.to(ot.dtype)
+        return ot.mean()
 
 
 def elbo_per_sample(module, x, noise, likelihood):

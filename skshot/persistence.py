@@ -407,6 +407,8 @@ def _build_estimator(path, metadata, given):
         raise ValueError("load places the model on `device`; pass accelerator=None (set "
                          "it with set_params, then fit anew, to train with an accelerator).")
     params = {name: _unplain(value, f"parameter {name}") for name, value in stored.items()}
+    # a file written before ot_drop_intrusions existed: its fit ran the paper's OT term
+    params.setdefault("ot_drop_intrusions", False)
     estimator = ShotVAEClassifier(**params, **given)
     try:
         estimator._validate_params()

@@ -532,6 +532,33 @@ def test_ot_approximation_invalid_direction():
         losses.ot_approximation(_t(logits), _t(target), "both")
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_third_class_mixes_vs_sklearn_nearest_neighbors(seed):
+    from sklearn.neighbors import NearestNeighbors
+
+    rng = np.random.default_rng(seed)
+    x_ref = rng.normal(size=(40, 3, 2))
+    classes_ref = rng.integers(0, 4, 40)
+    x_mix = rng.normal(size=(25, 3, 2))
+    a, b = rng.integers(0, 4, 25), rng.integers(0, 4, 25)
+    nearest = NearestNeighbors(n_neighbors=1).fit(x_ref.reshape(40, -1)).kneighbors(
+        x_mix.reshape(25, -1))[1][:, 0]
+    expected = (classes_ref[nearest] != a) & (classes_ref[nearest] != b)
+    got = losses.third_class_mixes(*(torch.as_tensor(v) for v in (x_mix, x_ref, classes_ref, a, b)))
+    assert got.dtype == torch.bool
+    np.testing.assert_array_equal(got.numpy(), expected)
+    assert 0 < expected.sum() < 25
+
+
+def test_third_class_mixes_on_a_row_of_three_classes():
+    # Classes 0, 1, 2 at 0, 1, 2 on a line: the middle of 0 and 2 is among the 1s.
+    x_ref = torch.tensor([[0.0], [1.0], [2.0]])
+    classes = torch.tensor([0, 1, 2])
+    x_mix = torch.tensor([[1.0], [0.2], [1.1]])
+    a, b = torch.tensor([0, 0, 0]), torch.tensor([2, 2, 1])
+    assert losses.third_class_mixes(x_mix, x_ref, classes, a, b).tolist() == [True, False, False]
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_mixture_minimises_weighted_kl_prop1(seed):
     rng = np.random.default_rng(seed)

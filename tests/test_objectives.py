@@ -114,7 +114,7 @@ def expected_step(module, x_l, y_l, x_u, ot_weight=1.0, seed=0, teacher=None, **
     kw = {"objective": "shot", "likelihood": "bernoulli", "epsilon": 1e-3, "beta": 0.01,
           "elbo_weight": 1.0, "temperature": 0.67, "alpha": 1.0, "optimal_match": True,
           "mixup_alpha": 1.0, "ot_kl_direction": "forward", "entropy_weight": 0.0,
-          "ot_target_temperature": 1.0, **kw}
+          "ot_target_temperature": 1.0, "ot_drop_intrusions": False, **kw}
     x_l, y_l, x_u = x_l.numpy(), y_l.numpy(), x_u.numpy()
     n_l, n_u, n_classes = len(x_l), len(x_u), N_CLASSES
     torch.manual_seed(seed)
@@ -179,6 +179,13 @@ def expected_step(module, x_l, y_l, x_u, ot_weight=1.0, seed=0, teacher=None, **
             ot = np_kl(np.exp(log_q), np.log(target))
         else:
             ot = np_kl(target, log_q)
+        if kw["ot_drop_intrusions"]:
+            # 5. a mix whose nearest unlabeled sample is predicted as neither
+            # parent's predicted class adds nothing; the mean stays over the batch
+            predicted = pi_u.argmax(axis=1)
+            squared = ((x_mix[:, None, :] - x_u[None, :, :]) ** 2).sum(axis=-1)
+            nearest = predicted[squared.argmin(axis=1)]
+            ot = np.where((nearest != predicted) & (nearest != predicted[partner]), 0.0, ot)
         parts["ot"] = ot.mean()
         loss = loss + ot_weight * parts["ot"]
     return loss, parts
@@ -208,6 +215,9 @@ CASES = [
     ("supervised", "bernoulli", {"entropy_weight": 0.5}),
     ("shot", "bernoulli", {"ot_target_temperature": 0.5, "optimal_match": False}),
     ("shot", "gaussian", {"ot_target_temperature": 2.0, "ot_kl_direction": "reverse"}),
+    ("shot", "bernoulli", {"ot_drop_intrusions": True, "optimal_match": False}),
+    ("shot", "gaussian", {"ot_drop_intrusions": True, "ot_kl_direction": "reverse"}),
+    ("smooth-elbo", "bernoulli", {"ot_drop_intrusions": True}),
 ]
 
 
@@ -529,6 +539,45 @@ def test_lam_follows_the_beta_distribution(monkeypatch, mixup_alpha):
     # and not another member of the family
     other = 4.0 * mixup_alpha
     assert stats.kstest(lam, stats.beta(other, other).cdf).pvalue < 1e-3
+
+
+def test_dropped_intrusions_are_the_third_class_mixes(monkeypatch):
+    # Unlabeled samples on a line, predicted 0, 1, 2 from left to right (the
+    # logits are read from the first feature): a mix of a 0 and a 2 near the
+    # middle lands among the 1s.
+    n_u = 9
+    module = make_module(hidden=(), seed=6, n_features=2)
+    with torch.no_grad():
+        module.heads.weight.zero_()
+        module.heads.bias.zero_()
+        module.heads.weight[2 * LATENT:, 0] = torch.tensor([-20.0, 0.0, 20.0], dtype=F64)
+        module.heads.bias[2 * LATENT:] = torch.tensor([-10.0, 0.0, -10.0], dtype=F64)
+    x_u = torch.stack([torch.linspace(-1.5, 1.5, n_u, dtype=F64),
+                       torch.zeros(n_u, dtype=F64)], dim=1)
+    predicted = np_encode(module, x_u)[2].argmax(axis=1)
+    assert predicted.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    x_l, y_l = x_u[:3].clone(), torch.tensor([0, 1, 2])
+    calls = capture_mixed_inputs(module, monkeypatch)
+    criterion = SemiSupervisedObjective("shot", "gaussian", optimal_match=False,
+                                        ot_drop_intrusions=True)
+    plain = SemiSupervisedObjective("shot", "gaussian", optimal_match=False)
+    dropped_somewhere = 0
+    for seed in range(20):
+        calls.clear()
+        torch.manual_seed(seed)
+        parts = criterion(module, x_l, y_l, x_u)[1]
+        x_mix = calls[1].numpy()
+        _, expected = expected_step(module, x_l, y_l, x_u, seed=seed, objective="shot",
+                                    likelihood="gaussian", optimal_match=False,
+                                    ot_drop_intrusions=True)
+        np.testing.assert_allclose(parts["ot"].item(), expected["ot"], rtol=1e-10, atol=1e-14)
+        torch.manual_seed(seed)
+        without = plain(module, x_l, y_l, x_u)[1]["ot"].item()
+        # the mixes near the middle of the line, between a 0 and a 2 parent
+        middle = np.abs(x_mix[:, 0]) < 0.5
+        dropped_somewhere += int(middle.any() and without > parts["ot"].item())
+        assert parts["ot"].item() <= without + 1e-12
+    assert dropped_somewhere > 0
 
 
 # ---------------------------------------------------------------------------

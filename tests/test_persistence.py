@@ -472,6 +472,23 @@ def test_a_file_without_the_resolved_graph_loads_with_the_graph_its_fit_used(
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
 
 
+def test_a_file_without_ot_drop_intrusions_loads_with_the_paper_s_ot_term(data, saved,
+                                                                          tmp_path):
+    # Files written before the parameter existed trained with the paper's OT
+    # term; a further fit (warm_start) must go on with it.
+    X, _ = data
+    clf, original = saved
+    assert clf.ot_drop_intrusions is True
+    path = tmp_path / "old.skshot"
+    shutil.copy(original, path)
+    rewrite(path, metadata=lambda meta: meta["params"].pop("ot_drop_intrusions"))
+    loaded = skshot.load(path)
+    assert loaded.ot_drop_intrusions is False
+    assert loaded.net_.criterion_.ot_drop_intrusions is False
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+    assert skshot.load(original).ot_drop_intrusions is True
+
+
 def test_an_archive_without_the_model_members_is_refused(tmp_path):
     with zipfile.ZipFile(tmp_path / "other.zip", "w") as archive:
         archive.writestr("readme.txt", "hello")

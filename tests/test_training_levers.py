@@ -1,5 +1,6 @@
 """Training options beyond the paper's objective: entropy minimisation, the OT
-warm-up's horizon and maximum, the moving-average teacher, image augmentation,
+warm-up's horizon and maximum, the moving-average teacher, the mixes left out of
+the OT term, image augmentation,
 label propagation, and the held-out accuracy callback."""
 
 import numpy as np
@@ -115,6 +116,7 @@ def test_translation_is_applied_to_images_only(digit_images, blobs):
     ({"propagation_neighbors": 0}, "propagation_neighbors"),
     ({"propagation_neighbors": 2.5}, "propagation_neighbors"),
     ({"propagation_features": "latent"}, "propagation_features"),
+    ({"ot_drop_intrusions": "yes"}, "ot_drop_intrusions"),
 ])
 def test_bad_lever_parameters_are_refused(digits, params, message):
     X, y = digits
@@ -178,6 +180,17 @@ def test_ot_target_temperature_reaches_the_objective_and_changes_the_fit(blobs):
     assert sharp.net_.criterion_.ot_target_temperature == 0.5
     # same seed and draws, other targets: the OT term differs from the first step on
     assert sharp.history_[0, "ot"] != plain.history_[0, "ot"]
+
+
+def test_ot_drop_intrusions_reaches_the_objective_and_changes_the_fit(blobs):
+    X, y = blobs
+    y_partial = hide_labels(y, 5)
+    kept = fit_fast(X, y_partial, max_epochs=3)
+    paper = fit_fast(X, y_partial, max_epochs=3, ot_drop_intrusions=False)
+    assert kept.net_.criterion_.ot_drop_intrusions is True
+    assert paper.net_.criterion_.ot_drop_intrusions is False
+    # the same draws, some mixes left out: a smaller OT term on some epoch
+    assert any(a < b for a, b in zip(kept.history_[:, "ot"], paper.history_[:, "ot"]))
 
 
 def _record_refreshes(monkeypatch):
