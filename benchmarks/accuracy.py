@@ -75,6 +75,7 @@ from sklearn.semi_supervised import LabelSpreading, SelfTrainingClassifier
 
 from skshot import ShotVAEClassifier
 from skshot.datasets import load_fashion_mnist, mask_labels
+from skshot.persistence import ADDED_PARAMETERS
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _protocols import small_test_split
@@ -162,8 +163,8 @@ def earlier_defaults(method, row, current):
     objective = VAE_METHODS.get(method)
     unread = (UNSUPERVISED_PARAMS if objective == "supervised"
               else OT_PARAMS if objective in ("m2", "smooth-elbo") else set())
-    # A parameter added after the row was measured ran as its value in ADDED_PARAMS.
-    recorded = {**ADDED_PARAMS, **row["defaults"]} if "defaults" in row else {}
+    # A parameter added after the row was measured ran as ADDED_PARAMETERS says.
+    recorded = {**ADDED_PARAMETERS, **row["defaults"]} if "defaults" in row else {}
     return {k: v for k, v in recorded.items()
             if k in current and current[k] != v and k not in own and k not in unread}
 
@@ -190,17 +191,12 @@ def make_model(method, dataset, params, epochs, seed, n_train):
 
 
 #: Parameters that only the unlabeled terms read, not the labeled-only loss.
-UNSUPERVISED_PARAMS = {"beta", "elbo_weight", "epsilon", "gamma", "temperature", "alpha",
-                       "optimal_match", "mixup_alpha", "ot_kl_direction", "likelihood",
-                       "entropy_weight", "ot_weight", "ot_warmup", "ot_target_ema",
-                       "ot_target_temperature", "ot_drop_intrusions", "propagation_weight",
-                       "propagation_neighbors"}
 #: Parameters of the OT term alone, which the objectives without it do not read.
 OT_PARAMS = {"gamma", "optimal_match", "mixup_alpha", "ot_kl_direction", "ot_weight",
              "ot_warmup", "ot_target_ema", "ot_target_temperature", "ot_drop_intrusions"}
-#: Parameters added after some rows were measured, with the value that does what the
-#: estimator did before they existed.
-ADDED_PARAMS = {"ot_drop_intrusions": False}
+UNSUPERVISED_PARAMS = OT_PARAMS | {"beta", "elbo_weight", "epsilon", "temperature", "alpha",
+                                   "likelihood", "entropy_weight", "propagation_weight",
+                                   "propagation_neighbors"}
 
 
 def candidates(method, quick=False):

@@ -23,7 +23,10 @@ that make the OT targets are sharpened first. With ``propagation_weight > 0``
 and pseudo-labels given for the unlabeled batch (label propagation over the
 network's features, :mod:`skshot.propagation`), every objective but
 ``"supervised"`` adds ``propagation_weight`` times their weighted
-cross-entropy. Each part is averaged over its own batch.
+cross-entropy. With ``ot_drop_intrusions`` the OT term leaves out the mixes
+that land nearest a sample predicted as neither parent's class
+(:func:`skshot.losses.third_class_mixes`). Each part is averaged over its
+own batch.
 """
 
 import torch
@@ -210,14 +213,15 @@ class SemiSupervisedObjective(nn.Module):
             pi = losses.sharpen(logits, self.ot_target_temperature)
             target = losses.mixup(pi, pi[partner], lam)
             x_mix = losses.mixup(x_u, x_u[partner], lam)
-            keep = None
+            intrusions = None
             if self.ot_drop_intrusions:
                 classes = logits.argmax(dim=1)
-                keep = ~losses.third_class_mixes(x_mix, x_u, classes, classes, classes[partner])
+                intrusions = losses.third_class_mixes(x_mix, x_u, classes, classes,
+                                                      classes[partner])
         logits_mix = module.encode(x_mix)[2]
         ot = losses.ot_approximation(logits_mix, target, self.ot_kl_direction)
-        if keep is not None:
-            ot = ot * keep.to(ot.dtype)
+        if intrusions is not None:
+            ot = ot.masked_fill(intrusions, 0.0)
         return ot.mean()
 
 

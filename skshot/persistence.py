@@ -50,11 +50,15 @@ from . import __version__
 from ._device import check_device
 from .classifier import ShotVAEClassifier
 
-__all__ = ["FORMAT_VERSION", "load", "save"]
+__all__ = ["ADDED_PARAMETERS", "FORMAT_VERSION", "load", "save"]
 
 #: Version of the file format that :func:`save` writes; :func:`load` reads it
 #: and every older one, and refuses newer ones.
 FORMAT_VERSION = 1
+#: Parameters added to :class:`~skshot.ShotVAEClassifier` after files were
+#: written without them, each with the value that does what the estimator did
+#: before it existed; :func:`load` gives a file that does not name one this value.
+ADDED_PARAMETERS = {"ot_drop_intrusions": False}
 _FORMAT = "skshot.ShotVAEClassifier"
 _METADATA = "metadata.json"
 _WEIGHTS = "model.safetensors"
@@ -407,9 +411,8 @@ def _build_estimator(path, metadata, given):
         raise ValueError("load places the model on `device`; pass accelerator=None (set "
                          "it with set_params, then fit anew, to train with an accelerator).")
     params = {name: _unplain(value, f"parameter {name}") for name, value in stored.items()}
-    # a file written before ot_drop_intrusions existed: its fit ran the paper's OT term
-    params.setdefault("ot_drop_intrusions", False)
-    estimator = ShotVAEClassifier(**params, **given)
+    # a parameter the file does not name did not exist yet: its fit ran as ADDED_PARAMETERS says
+    estimator = ShotVAEClassifier(**{**ADDED_PARAMETERS, **params}, **given)
     try:
         estimator._validate_params()
         estimator._check_hidden_sizes()

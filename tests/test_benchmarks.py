@@ -383,12 +383,12 @@ def test_accuracy_table_names_the_earlier_defaults_a_row_ran_under(tmp_path, mon
     assert accuracy.earlier_defaults("labeled-only", {**row, "defaults": changed},
                                      current) == {}
     assert accuracy.earlier_defaults("labeled-only", row, current) == {}
-    # A parameter added since ran as ADDED_PARAMS says, and the objectives
+    # A parameter added since ran as ADDED_PARAMETERS says, and the objectives
     # without an OT term do not read the OT term's parameters.
     before = {k: v for k, v in current.items() if k != "ot_drop_intrusions"}
-    assert accuracy.ADDED_PARAMS["ot_drop_intrusions"] != current["ot_drop_intrusions"]
+    assert accuracy.ADDED_PARAMETERS["ot_drop_intrusions"] != current["ot_drop_intrusions"]
     assert accuracy.earlier_defaults("shot", {**row, "defaults": before}, current) == {
-        "ot_drop_intrusions": accuracy.ADDED_PARAMS["ot_drop_intrusions"]}
+        "ot_drop_intrusions": accuracy.ADDED_PARAMETERS["ot_drop_intrusions"]}
     assert accuracy.earlier_defaults("m2", {**row, "defaults": before}, current) == {}
     assert accuracy.earlier_defaults("smooth-elbo", {**row, "defaults": earlier},
                                      current) == {"beta": current["beta"] + 1.0}
