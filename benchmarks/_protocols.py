@@ -26,7 +26,13 @@ that share is the test split of ``accuracy.py``.
   standardised) less the 30 % test split, stratified 70/30 per draw, 10
   labels per class;
 - ``iris-30``: scikit-learn's iris data (150 samples, 4 features,
-  standardised), split as wine.
+  standardised), split as wine;
+- ``synth-40``: a fixed draw of :func:`sklearn.datasets.make_classification`
+  (1 000 samples, 6 features of which 4 informative and 1 redundant, 4
+  classes of 2 clusters each, 1 % of the labels flipped; standardised),
+  split as wine, 10 labels per class: a low-dimensional multi-class set
+  whose validation split (210 samples) tells settings apart by smaller
+  differences than the bundled tabular sets can.
 """
 
 import statistics
@@ -34,7 +40,13 @@ import time
 
 import numpy as np
 import torch
-from sklearn.datasets import load_breast_cancer, load_digits, load_iris, load_wine
+from sklearn.datasets import (
+    load_breast_cancer,
+    load_digits,
+    load_iris,
+    load_wine,
+    make_classification,
+)
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
@@ -51,12 +63,13 @@ PROTOCOLS = {"fmnist-100": ((1, 28, 28), 10), "fmnist-1000": ((1, 28, 28), 100),
              "fmnist2k-100": ((1, 28, 28), 10), "fmnist5k-100": ((1, 28, 28), 10),
              "fmnist10k-100": ((1, 28, 28), 10),
              "digits-50": ((1, 8, 8), 5), "digits300-50": ((1, 8, 8), 5),
-             "cancer-20": (None, 10), "wine-30": (None, 10), "iris-30": (None, 10)}
+             "cancer-20": (None, 10), "wine-30": (None, 10), "iris-30": (None, 10),
+             "synth-40": (None, 10)}
 
 #: Share of each small data set set aside as the test split of ``accuracy.py``
 #: (the same for every draw and seed), and the share of the rest held out for
 #: validation in each draw.
-SMALL_TEST = {"digits": 0.2, "cancer": 0.3, "wine": 0.3, "iris": 0.3}
+SMALL_TEST = {"digits": 0.2, "cancer": 0.3, "wine": 0.3, "iris": 0.3, "synth": 0.3}
 SMALL_VALIDATION = SMALL_TEST
 #: Fashion-MNIST training images held out for validation.
 FMNIST_HELD_OUT = 10_000
@@ -78,11 +91,17 @@ def _fashion():
 
 def small_dataset(name):
     """``(X, y)`` of a small data set: ``"digits"`` (scaled to [0, 1]), ``"cancer"``, ``"wine"``,
-    ``"iris"``."""
+    ``"iris"``, ``"synth"`` (the same samples every call)."""
     loader = {"digits": load_digits, "cancer": load_breast_cancer, "wine": load_wine,
-              "iris": load_iris}[name]
+              "iris": load_iris, "synth": _synthetic}[name]
     X, y = loader(return_X_y=True)
     return (X / 16.0 if name == "digits" else X).astype(np.float32), y
+
+
+def _synthetic(return_X_y=True):
+    """The fixed samples of ``synth-40``."""
+    return make_classification(n_samples=1000, n_features=6, n_informative=4, n_redundant=1,
+                               n_classes=4, n_clusters_per_class=2, random_state=0)
 
 
 def small_test_split(name):

@@ -11,7 +11,10 @@ and, in the quick profile, draws the Fashion-MNIST subsets):
   (569 samples, 30 features, 2 classes), wine (178 samples, 13 features, 3
   classes) and iris (150 samples, 4 features, 3 classes) data, stratified
   70/30 split, 10 labels per class, every method behind a
-  ``StandardScaler`` fitted on the training split.
+  ``StandardScaler`` fitted on the training split;
+- ``synth-40``: a fixed draw of ``make_classification`` (1 000 samples, 6
+  features, 4 classes of 2 clusters each; ``_protocols.py``), split and
+  scaled as the tabular sets, 10 labels per class.
 
 The small data sets' test split is fixed (``_protocols.small_test_split``):
 the validation protocols that chose the defaults (``levers.py``) never read
@@ -33,7 +36,8 @@ the defaults with the label propagation's graph built from the samples themselve
 the network's features side by side on the small sets and the features alone on
 Fashion-MNIST); ``"shot+weight-decay"`` and ``"shot-3x+weight-decay"``, the
 defaults and the three times longer fit with ``weight_decay=0.1`` (the default
-is 5e-4), the user guide's advice for small tabular sets.
+is 5e-4), the user guide's advice for small tabular sets; ``"shot+intrusion-k3"``, the
+defaults with ``ot_intrusion_neighbors=3`` (the default is 1), an option for small data.
 
 Hyperparameters: for each protocol and method, the candidates of
 ``CANDIDATES`` are compared on a validation split carved from the training
@@ -85,7 +89,7 @@ VAE_METHODS = {"m2": "m2", "smooth-elbo": "smooth-elbo", "shot": "shot",
                "shot-3x": "shot", "labeled-only": "supervised", "shot+propagation": "shot",
                "shot+early-stopping": "shot", "shot-3x+early-stopping": "shot",
                "shot+input-graph": "shot", "shot+weight-decay": "shot",
-               "shot-3x+weight-decay": "shot"}
+               "shot-3x+weight-decay": "shot", "shot+intrusion-k3": "shot"}
 #: How many times the default training length each VAE method trains.
 LENGTH_FACTOR = {"shot-3x": 3, "shot-3x+early-stopping": 3, "shot-3x+weight-decay": 3}
 #: Parameters that a VAE method sets on top of the defaults and of its candidates.
@@ -94,10 +98,12 @@ METHOD_PARAMS = {"shot+propagation": {"propagation_weight": 1.0},
                  "shot-3x+early-stopping": {"early_stopping": True},
                  "shot+input-graph": {"propagation_features": "input"},
                  "shot+weight-decay": {"weight_decay": 0.1},
-                 "shot-3x+weight-decay": {"weight_decay": 0.1}}
+                 "shot-3x+weight-decay": {"weight_decay": 0.1},
+                 "shot+intrusion-k3": {"ot_intrusion_neighbors": 3}}
 #: Methods measured only when ``--methods`` names them (options, not defaults).
 OPTIONAL_METHODS = ["shot+propagation", "shot+early-stopping", "shot-3x+early-stopping",
-                    "shot+input-graph", "shot+weight-decay", "shot-3x+weight-decay"]
+                    "shot+input-graph", "shot+weight-decay", "shot-3x+weight-decay",
+                    "shot+intrusion-k3"]
 METHODS = [*(m for m in VAE_METHODS if m not in OPTIONAL_METHODS), "LabelSpreading",
            "SelfTraining"]
 
@@ -127,10 +133,11 @@ PROFILES = {
 }
 PROTOCOLS = {"fmnist-100": ("fmnist", 10), "fmnist-1000": ("fmnist", 100),
              "digits-50": ("digits", 5), "cancer-20": ("cancer", 10),
-             "wine-30": ("wine", 10), "iris-30": ("iris", 10)}
+             "wine-30": ("wine", 10), "iris-30": ("iris", 10),
+             "synth-40": ("synth", 10)}
 #: The profile's settings (epochs, seeds, validation size) of each data set.
 FAMILY = {"fmnist": "fmnist", "digits": "digits", "cancer": "tabular", "wine": "tabular",
-          "iris": "tabular"}
+          "iris": "tabular", "synth": "tabular"}
 
 
 def load(dataset, seed, profile):
@@ -193,7 +200,8 @@ def make_model(method, dataset, params, epochs, seed, n_train):
 #: Parameters that only the unlabeled terms read, not the labeled-only loss.
 #: Parameters of the OT term alone, which the objectives without it do not read.
 OT_PARAMS = {"gamma", "optimal_match", "mixup_alpha", "ot_kl_direction", "ot_weight",
-             "ot_warmup", "ot_target_ema", "ot_target_temperature", "ot_drop_intrusions"}
+             "ot_warmup", "ot_target_ema", "ot_target_temperature", "ot_drop_intrusions",
+             "ot_intrusion_neighbors"}
 UNSUPERVISED_PARAMS = OT_PARAMS | {"beta", "elbo_weight", "epsilon", "temperature", "alpha",
                                    "likelihood", "entropy_weight", "propagation_weight",
                                    "propagation_neighbors"}

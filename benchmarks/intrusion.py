@@ -69,7 +69,8 @@ def third_class_share(X, y, n_pairs=2000, mixup_alpha=1.0, random_state=0):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--protocols", nargs="+", choices=list(PROTOCOLS),
-                        default=["iris-30", "wine-30", "cancer-20", "digits300-50", "digits-50"])
+                        default=["iris-30", "wine-30", "cancer-20", "synth-40", "digits300-50",
+                                 "digits-50"])
     parser.add_argument("--draws", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--out", type=Path, default=RESULTS / "intrusion.md")
     args = parser.parse_args(argv)

@@ -291,12 +291,12 @@ def mixup(a, b, lam):
     return torch.lerp(a, b, lam)
 
 
-def third_class_mixes(x_mix, x_ref, classes_ref, classes_a, classes_b):
-    """Which mixes land nearest to a sample of neither parent's class.
+def third_class_mixes(x_mix, x_ref, classes_ref, classes_a, classes_b, n_neighbors=1):
+    """Which mixes land next to a sample of neither parent's class.
 
-    A mix of two samples of classes ``a`` and ``b`` whose nearest reference
-    sample (Euclidean distance in input space) is of a third class lies
-    among that class's samples, where eq. 15's target, a mix of ``a`` and
+    A mix of two samples of classes ``a`` and ``b`` with a third class among
+    its nearest reference samples (Euclidean distance in input space) lies
+    next to that class's samples, where eq. 15's target, a mix of ``a`` and
     ``b``, contradicts it ("manifold intrusion").
 
     Parameters
@@ -309,15 +309,21 @@ def third_class_mixes(x_mix, x_ref, classes_ref, classes_a, classes_b):
         Classes of the reference samples.
     classes_a, classes_b : torch.LongTensor of shape (B,)
         Classes of each mix's two parents.
+    n_neighbors : int, default=1
+        How many of the nearest reference samples are looked at (at most
+        ``N``).
 
     Returns
     -------
     mask : torch.BoolTensor of shape (B,)
-        True where the nearest reference sample's class is neither parent's.
+        True where the class of any of the ``n_neighbors`` nearest reference
+        samples is neither parent's.
     """
     distances = torch.cdist(x_mix.flatten(1), x_ref.flatten(1))
-    nearest = classes_ref[distances.argmin(dim=1)]
-    return (nearest != classes_a) & (nearest != classes_b)
+    k = min(n_neighbors, x_ref.shape[0])
+    nearest = classes_ref[distances.topk(k, dim=1, largest=False).indices]
+    third = (nearest != classes_a[:, None]) & (nearest != classes_b[:, None])
+    return third.any(dim=1)
 
 
 def ot_approximation(logits_mixed, target_probs, direction="forward"):

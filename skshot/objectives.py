@@ -24,8 +24,8 @@ and pseudo-labels given for the unlabeled batch (label propagation over the
 network's features, :mod:`skshot.propagation`), every objective but
 ``"supervised"`` adds ``propagation_weight`` times their weighted
 cross-entropy. With ``ot_drop_intrusions`` the OT term leaves out the mixes
-that land nearest a sample predicted as neither parent's class
-(:func:`skshot.losses.third_class_mixes`). Each part is averaged over its
+with a sample predicted as neither parent's class among their
+``ot_intrusion_neighbors`` nearest (:func:`skshot.losses.third_class_mixes`). Each part is averaged over its
 own batch.
 """
 
@@ -66,7 +66,8 @@ class SemiSupervisedObjective(nn.Module):
     def __init__(self, objective="shot", likelihood="bernoulli", epsilon=1e-3, beta=0.01,
                  elbo_weight=1.0, temperature=0.67, alpha=1.0, optimal_match=True,
                  mixup_alpha=1.0, ot_kl_direction="forward", entropy_weight=0.0,
-                 ot_target_temperature=1.0, propagation_weight=0.0, ot_drop_intrusions=False):
+                 ot_target_temperature=1.0, propagation_weight=0.0, ot_drop_intrusions=False,
+                 ot_intrusion_neighbors=1):
         super().__init__()
         if objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
@@ -84,6 +85,7 @@ class SemiSupervisedObjective(nn.Module):
         self.ot_target_temperature = ot_target_temperature
         self.propagation_weight = propagation_weight
         self.ot_drop_intrusions = ot_drop_intrusions
+        self.ot_intrusion_neighbors = ot_intrusion_neighbors
         # The latest pseudo-labels of the training stream, their weights and the
         # key of the data they belong to: part of the state that a checkpoint
         # saves, so that a resumed fit goes on with the same pseudo-labels.
@@ -217,7 +219,8 @@ class SemiSupervisedObjective(nn.Module):
             if self.ot_drop_intrusions:
                 classes = logits.argmax(dim=1)
                 intrusions = losses.third_class_mixes(x_mix, x_u, classes, classes,
-                                                      classes[partner])
+                                                      classes[partner],
+                                                      self.ot_intrusion_neighbors)
         logits_mix = module.encode(x_mix)[2]
         ot = losses.ot_approximation(logits_mix, target, self.ot_kl_direction)
         if intrusions is not None:

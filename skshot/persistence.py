@@ -58,7 +58,7 @@ FORMAT_VERSION = 1
 #: Parameters added to :class:`~skshot.ShotVAEClassifier` after files were
 #: written without them, each with the value that does what the estimator did
 #: before it existed; :func:`load` gives a file that does not name one this value.
-ADDED_PARAMETERS = {"ot_drop_intrusions": False}
+ADDED_PARAMETERS = {"ot_drop_intrusions": False, "ot_intrusion_neighbors": 1}
 _FORMAT = "skshot.ShotVAEClassifier"
 _METADATA = "metadata.json"
 _WEIGHTS = "model.safetensors"

@@ -137,6 +137,16 @@ def test_accuracy_script_measures_the_weight_decay_option_only_on_request():
     assert thrice.max_epochs == 3 * once._resolve_max_epochs(100)
 
 
+def test_accuracy_script_measures_more_intrusion_neighbours_only_on_request():
+    accuracy = load_script("accuracy")
+    assert "shot+intrusion-k3" not in accuracy.METHODS
+    option, plain = (accuracy.make_model(method, "iris", {}, "auto", 0, 100)[-1]
+                     for method in ("shot+intrusion-k3", "shot"))
+    assert option.ot_intrusion_neighbors == 3
+    assert plain.ot_intrusion_neighbors == accuracy.ShotVAEClassifier().ot_intrusion_neighbors
+    assert plain.ot_intrusion_neighbors != 3
+
+
 def test_levers_script_chooses_a_grid_by_cross_validation_on_the_training_labels(tmp_path):
     levers = load_script("levers")
     out = tmp_path / "levers.jsonl"
@@ -245,7 +255,7 @@ def _rows(X):
     return sorted(map(bytes, np.ascontiguousarray(X, dtype=np.float32)))
 
 
-@pytest.mark.parametrize("protocol", ["digits-50", "cancer-20", "wine-30", "iris-30"])
+@pytest.mark.parametrize("protocol", ["digits-50", "cancer-20", "wine-30", "iris-30", "synth-40"])
 def test_validation_protocols_never_read_the_small_sets_test_split(protocol):
     load_script("levers")  # puts the benchmarks folder on the path
     protocols = importlib.import_module("_protocols")
@@ -262,6 +272,21 @@ def test_validation_protocols_never_read_the_small_sets_test_split(protocol):
         if protocol == "digits-50":  # unscaled: the rows themselves are X_rest's
             assert _rows(np.concatenate([X_fit, X_val])) == _rows(X_rest)
         assert sorted(np.concatenate([y_fit, y_val])) == sorted(y_rest)
+
+
+def test_synthetic_protocol_is_a_fixed_four_class_set_split_as_the_tabular_sets():
+    load_script("levers")  # puts the benchmarks folder on the path
+    protocols = importlib.import_module("_protocols")
+    X, y = protocols.small_dataset("synth")
+    X_again, y_again = protocols.small_dataset("synth")
+    np.testing.assert_array_equal(X, X_again)  # the same samples every call
+    np.testing.assert_array_equal(y, y_again)
+    assert X.shape == (1000, 6) and X.dtype == np.float32
+    assert np.abs(np.bincount(y) - 250).max() <= 5  # 1 % of the labels flipped at random
+    X_fit, y_partial, X_val, _, _ = protocols.split("synth-40", 0)
+    assert (len(X_fit), len(X_val)) == (490, 210)
+    np.testing.assert_array_equal(np.bincount(y_partial[y_partial >= 0]), np.full(4, 10))
+    np.testing.assert_allclose(X_fit.mean(axis=0), 0.0, atol=1e-5)  # standardised
 
 
 def test_small_digits_protocol_trains_on_a_stratified_share_of_each_draw():

@@ -533,21 +533,40 @@ def test_ot_approximation_invalid_direction():
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_third_class_mixes_vs_sklearn_nearest_neighbors(seed):
+@pytest.mark.parametrize("k", [1, 3, 5])
+def test_third_class_mixes_vs_sklearn_nearest_neighbors(seed, k):
     from sklearn.neighbors import NearestNeighbors
 
     rng = np.random.default_rng(seed)
     x_ref = rng.normal(size=(40, 3, 2))
-    classes_ref = rng.integers(0, 4, 40)
+    # four classes in bands of the first feature, so that neighbours share classes
+    classes_ref = np.digitize(x_ref[:, 0, 0], [-0.7, 0.0, 0.7])
     x_mix = rng.normal(size=(25, 3, 2))
     a, b = rng.integers(0, 4, 25), rng.integers(0, 4, 25)
-    nearest = NearestNeighbors(n_neighbors=1).fit(x_ref.reshape(40, -1)).kneighbors(
-        x_mix.reshape(25, -1))[1][:, 0]
-    expected = (classes_ref[nearest] != a) & (classes_ref[nearest] != b)
-    got = losses.third_class_mixes(*(torch.as_tensor(v) for v in (x_mix, x_ref, classes_ref, a, b)))
+    nearest = NearestNeighbors(n_neighbors=k).fit(x_ref.reshape(40, -1)).kneighbors(
+        x_mix.reshape(25, -1))[1]
+    third = (classes_ref[nearest] != a[:, None]) & (classes_ref[nearest] != b[:, None])
+    expected = third.any(axis=1)
+    got = losses.third_class_mixes(*(torch.as_tensor(v) for v in (x_mix, x_ref, classes_ref, a, b)),
+                                   n_neighbors=k)
     assert got.dtype == torch.bool
     np.testing.assert_array_equal(got.numpy(), expected)
     assert 0 < expected.sum() < 25
+    fewer = losses.third_class_mixes(
+        *(torch.as_tensor(v) for v in (x_mix, x_ref, classes_ref, a, b)), n_neighbors=k - 1
+    ) if k > 1 else got
+    assert bool((got | ~fewer).all())  # more neighbours leave out at least as many mixes
+
+
+def test_third_class_mixes_looks_at_no_more_neighbours_than_there_are_references():
+    x_ref = torch.tensor([[0.0], [1.0], [2.0]])
+    classes = torch.tensor([0, 1, 2])
+    x_mix, a, b = torch.tensor([[0.1], [1.9]]), torch.tensor([0, 1]), torch.tensor([1, 2])
+    # every reference is looked at: a third class is among them for both mixes
+    assert losses.third_class_mixes(x_mix, x_ref, classes, a, b, n_neighbors=10).tolist() \
+        == [True, True]
+    assert losses.third_class_mixes(x_mix, x_ref, classes, a, b, n_neighbors=2).tolist() \
+        == [False, False]
 
 
 def test_third_class_mixes_on_a_row_of_three_classes():
@@ -557,6 +576,10 @@ def test_third_class_mixes_on_a_row_of_three_classes():
     x_mix = torch.tensor([[1.0], [0.2], [1.1]])
     a, b = torch.tensor([0, 0, 0]), torch.tensor([2, 2, 1])
     assert losses.third_class_mixes(x_mix, x_ref, classes, a, b).tolist() == [True, False, False]
+    # with two neighbours the second mix (0.2, of a 0 and a 2) has the 1 and
+    # the third (1.1, of a 0 and a 1) the 2 among them
+    assert losses.third_class_mixes(x_mix, x_ref, classes, a, b, n_neighbors=2).tolist() \
+        == [True, True, True]
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])

@@ -114,7 +114,8 @@ def expected_step(module, x_l, y_l, x_u, ot_weight=1.0, seed=0, teacher=None, **
     kw = {"objective": "shot", "likelihood": "bernoulli", "epsilon": 1e-3, "beta": 0.01,
           "elbo_weight": 1.0, "temperature": 0.67, "alpha": 1.0, "optimal_match": True,
           "mixup_alpha": 1.0, "ot_kl_direction": "forward", "entropy_weight": 0.0,
-          "ot_target_temperature": 1.0, "ot_drop_intrusions": False, **kw}
+          "ot_target_temperature": 1.0, "ot_drop_intrusions": False,
+          "ot_intrusion_neighbors": 1, **kw}
     x_l, y_l, x_u = x_l.numpy(), y_l.numpy(), x_u.numpy()
     n_l, n_u, n_classes = len(x_l), len(x_u), N_CLASSES
     torch.manual_seed(seed)
@@ -180,12 +181,15 @@ def expected_step(module, x_l, y_l, x_u, ot_weight=1.0, seed=0, teacher=None, **
         else:
             ot = np_kl(target, log_q)
         if kw["ot_drop_intrusions"]:
-            # 5. a mix whose nearest unlabeled sample is predicted as neither
-            # parent's predicted class adds nothing; the mean stays over the batch
+            # 5. a mix with an unlabeled sample predicted as neither parent's
+            # predicted class among its k nearest adds nothing; the mean stays
+            # over the batch
             predicted = pi_u.argmax(axis=1)
             squared = ((x_mix[:, None, :] - x_u[None, :, :]) ** 2).sum(axis=-1)
-            nearest = predicted[squared.argmin(axis=1)]
-            ot = np.where((nearest != predicted) & (nearest != predicted[partner]), 0.0, ot)
+            k = kw["ot_intrusion_neighbors"]
+            nearest = predicted[np.argsort(squared, axis=1, kind="stable")[:, :k]]
+            third = (nearest != predicted[:, None]) & (nearest != predicted[partner][:, None])
+            ot = np.where(third.any(axis=1), 0.0, ot)
         parts["ot"] = ot.mean()
         loss = loss + ot_weight * parts["ot"]
     return loss, parts
@@ -218,6 +222,9 @@ CASES = [
     ("shot", "bernoulli", {"ot_drop_intrusions": True, "optimal_match": False}),
     ("shot", "gaussian", {"ot_drop_intrusions": True, "ot_kl_direction": "reverse"}),
     ("smooth-elbo", "bernoulli", {"ot_drop_intrusions": True}),
+    ("shot", "gaussian", {"ot_drop_intrusions": True, "ot_intrusion_neighbors": 3,
+                          "optimal_match": False}),
+    ("shot", "bernoulli", {"ot_drop_intrusions": True, "ot_intrusion_neighbors": 100}),
 ]
 
 

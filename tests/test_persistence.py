@@ -489,6 +489,21 @@ def test_a_file_without_ot_drop_intrusions_loads_with_the_paper_s_ot_term(data, 
     assert skshot.load(original).ot_drop_intrusions is True
 
 
+@pytest.mark.parametrize("name", sorted(skshot.persistence.ADDED_PARAMETERS))
+def test_a_file_without_an_added_parameter_loads_with_its_earlier_behaviour(data, saved, name,
+                                                                           tmp_path):
+    X, _ = data
+    clf, original = saved
+    path = tmp_path / "old.skshot"
+    shutil.copy(original, path)
+    rewrite(path, metadata=lambda meta: meta["params"].pop(name))
+    loaded = skshot.load(path)
+    value = skshot.persistence.ADDED_PARAMETERS[name]
+    assert loaded.get_params()[name] == value
+    assert getattr(loaded.net_.criterion_, name) == value
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+
+
 def test_an_archive_without_the_model_members_is_refused(tmp_path):
     with zipfile.ZipFile(tmp_path / "other.zip", "w") as archive:
         archive.writestr("readme.txt", "hello")

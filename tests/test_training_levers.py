@@ -117,6 +117,8 @@ def test_translation_is_applied_to_images_only(digit_images, blobs):
     ({"propagation_neighbors": 2.5}, "propagation_neighbors"),
     ({"propagation_features": "latent"}, "propagation_features"),
     ({"ot_drop_intrusions": "yes"}, "ot_drop_intrusions"),
+    ({"ot_intrusion_neighbors": 0}, "ot_intrusion_neighbors"),
+    ({"ot_intrusion_neighbors": 2.5}, "ot_intrusion_neighbors"),
 ])
 def test_bad_lever_parameters_are_refused(digits, params, message):
     X, y = digits
@@ -191,6 +193,17 @@ def test_ot_drop_intrusions_reaches_the_objective_and_changes_the_fit(blobs):
     assert paper.net_.criterion_.ot_drop_intrusions is False
     # the same draws, some mixes left out: a smaller OT term on some epoch
     assert any(a < b for a, b in zip(kept.history_[:, "ot"], paper.history_[:, "ot"]))
+
+
+def test_ot_intrusion_neighbors_reaches_the_objective_and_leaves_out_more_mixes(blobs):
+    X, y = blobs
+    y_partial = hide_labels(y, 5)
+    one = fit_fast(X, y_partial, max_epochs=3, ot_intrusion_neighbors=1)
+    many = fit_fast(X, y_partial, max_epochs=3, ot_intrusion_neighbors=50)
+    assert one.net_.criterion_.ot_intrusion_neighbors == 1
+    assert many.net_.criterion_.ot_intrusion_neighbors == 50
+    # the same first draws; more neighbours find a third class for more mixes
+    assert many.history_[0, "ot"] < one.history_[0, "ot"]
 
 
 def _record_refreshes(monkeypatch):
