@@ -197,11 +197,11 @@ def make_model(method, dataset, params, epochs, seed, n_train):
     return model
 
 
-#: Parameters that only the unlabeled terms read, not the labeled-only loss.
 #: Parameters of the OT term alone, which the objectives without it do not read.
 OT_PARAMS = {"gamma", "optimal_match", "mixup_alpha", "ot_kl_direction", "ot_weight",
              "ot_warmup", "ot_target_ema", "ot_target_temperature", "ot_drop_intrusions",
              "ot_intrusion_neighbors"}
+#: Parameters that only the unlabeled terms read, not the labeled-only loss.
 UNSUPERVISED_PARAMS = OT_PARAMS | {"beta", "elbo_weight", "epsilon", "temperature", "alpha",
                                    "likelihood", "entropy_weight", "propagation_weight",
                                    "propagation_neighbors"}

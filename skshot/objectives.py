@@ -25,7 +25,8 @@ network's features, :mod:`skshot.propagation`), every objective but
 ``"supervised"`` adds ``propagation_weight`` times their weighted
 cross-entropy. With ``ot_drop_intrusions`` the OT term leaves out the mixes
 with a sample predicted as neither parent's class among their
-``ot_intrusion_neighbors`` nearest (:func:`skshot.losses.third_class_mixes`). Each part is averaged over its
+``ot_intrusion_neighbors`` nearest unlabeled samples
+(:func:`skshot.losses.third_class_mixes`). Each part is averaged over its
 own batch.
 """
 
