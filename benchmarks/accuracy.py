@@ -36,8 +36,9 @@ the defaults with the label propagation's graph built from the samples themselve
 the network's features side by side on the small sets and the features alone on
 Fashion-MNIST); ``"shot+weight-decay"`` and ``"shot-3x+weight-decay"``, the
 defaults and the three times longer fit with ``weight_decay=0.1`` (the default
-is 5e-4), the user guide's advice for small tabular sets; ``"shot+intrusion-k3"``, the
-defaults with ``ot_intrusion_neighbors=3`` (the default is 1), an option for small data.
+is 5e-4), the user guide's advice for small tabular sets; ``"shot+intrusion-k1"``, the
+defaults with ``ot_intrusion_neighbors=1``, the behaviour of earlier versions (the default
+``"auto"`` looks at three neighbours of a mix on the small sets and at one on Fashion-MNIST).
 
 Hyperparameters: for each protocol and method, the candidates of
 ``CANDIDATES`` are compared on a validation split carved from the training
@@ -60,6 +61,7 @@ Usage: ``python benchmarks/accuracy.py [--quick] [--protocols fmnist-100 digits-
 """
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -89,7 +91,7 @@ VAE_METHODS = {"m2": "m2", "smooth-elbo": "smooth-elbo", "shot": "shot",
                "shot-3x": "shot", "labeled-only": "supervised", "shot+propagation": "shot",
                "shot+early-stopping": "shot", "shot-3x+early-stopping": "shot",
                "shot+input-graph": "shot", "shot+weight-decay": "shot",
-               "shot-3x+weight-decay": "shot", "shot+intrusion-k3": "shot"}
+               "shot-3x+weight-decay": "shot", "shot+intrusion-k1": "shot"}
 #: How many times the default training length each VAE method trains.
 LENGTH_FACTOR = {"shot-3x": 3, "shot-3x+early-stopping": 3, "shot-3x+weight-decay": 3}
 #: Parameters that a VAE method sets on top of the defaults and of its candidates.
@@ -99,11 +101,11 @@ METHOD_PARAMS = {"shot+propagation": {"propagation_weight": 1.0},
                  "shot+input-graph": {"propagation_features": "input"},
                  "shot+weight-decay": {"weight_decay": 0.1},
                  "shot-3x+weight-decay": {"weight_decay": 0.1},
-                 "shot+intrusion-k3": {"ot_intrusion_neighbors": 3}}
+                 "shot+intrusion-k1": {"ot_intrusion_neighbors": 1}}
 #: Methods measured only when ``--methods`` names them (options, not defaults).
 OPTIONAL_METHODS = ["shot+propagation", "shot+early-stopping", "shot-3x+early-stopping",
                     "shot+input-graph", "shot+weight-decay", "shot-3x+weight-decay",
-                    "shot+intrusion-k3"]
+                    "shot+intrusion-k1"]
 METHODS = [*(m for m in VAE_METHODS if m not in OPTIONAL_METHODS), "LabelSpreading",
            "SelfTraining"]
 
@@ -160,11 +162,35 @@ def estimator_defaults():
         if isinstance(v, (int, float, str, bool, type(None), tuple))}))
 
 
-def earlier_defaults(method, row, current):
+def train_size(dataset, profile):
+    """Training samples of a data set's test protocol (the same for every seed)."""
+    return _train_size(dataset, profile["fmnist_train"])
+
+
+@functools.cache
+def _train_size(dataset, fmnist_train):
+    return len(load(dataset, 0, {"fmnist_train": fmnist_train, "fmnist_test": 1})[0])
+
+
+def resolved_defaults(current, n_train):
+    """``current`` with the ``"auto"`` defaults that depend on the training size resolved.
+
+    A row measured before such a default existed ran the value that it
+    resolves to on ``n_train`` samples if its recorded value is that one.
+    """
+    if current.get("ot_intrusion_neighbors") != "auto":
+        return current
+    model = ShotVAEClassifier(batch_size_unlabeled=current["batch_size_unlabeled"])
+    return {**current, "ot_intrusion_neighbors": model._resolve_intrusion_neighbors(n_train)}
+
+
+def earlier_defaults(method, row, current, n_train=None):
     """The parameters whose defaults changed since ``row`` was measured, as it ran them.
 
     Parameters that the row's candidate or its method set are not defaults,
     and the labeled-only network does not read the unlabeled terms' ones.
+    With ``n_train``, the protocol's training size, a recorded value equal
+    to what an ``"auto"`` default resolves to there has not changed.
     """
     own = {**METHOD_PARAMS.get(method, {}), **row["params"]}
     objective = VAE_METHODS.get(method)
@@ -172,6 +198,9 @@ def earlier_defaults(method, row, current):
               else OT_PARAMS if objective in ("m2", "smooth-elbo") else set())
     # A parameter added after the row was measured ran as ADDED_PARAMETERS says.
     recorded = {**ADDED_PARAMETERS, **row["defaults"]} if "defaults" in row else {}
+    if n_train is not None:
+        current, recorded = resolved_defaults(current, n_train), resolved_defaults(recorded,
+                                                                                   n_train)
     return {k: v for k, v in recorded.items()
             if k in current and current[k] != v and k not in own and k not in unread}
 
@@ -313,9 +342,9 @@ def keep_rows_written_meanwhile(results, stem, measured):
                 results["protocols"].setdefault(protocol, {})[method] = row
 
 
-def _setting(method, row, current):
+def _setting(method, row, current, n_train):
     """A row's setting: its chosen parameters and any earlier defaults it ran under."""
-    return {**earlier_defaults(method, row, current), **row["params"]}
+    return {**earlier_defaults(method, row, current, n_train), **row["params"]}
 
 
 def _measured(row):
@@ -348,12 +377,13 @@ def write(results, stem):
     ]
     current = estimator_defaults()
     for protocol, rows in results["protocols"].items():
+        n_train = train_size(PROTOCOLS[protocol][0], profile)
         for method, row in rows.items():
             errors = row["errors"]
             lines.append(
                 f"| {protocol} | {method} | {np.mean(errors):.2f} ± {np.std(errors):.2f} | "
                 f"{statistics.median(row['fit_seconds']):.1f} | {len(errors)} | "
-                f"`{json.dumps(_setting(method, row, current))}` | {_measured(row)} |")
+                f"`{json.dumps(_setting(method, row, current, n_train))}` | {_measured(row)} |")
     lines += [
         "",
         "## How the settings were chosen",

@@ -323,6 +323,13 @@ def load(path, *, device=None, **params):
     # a file written before propagation_features_ existed: the graph its fit used
     attributes.setdefault("propagation_features_", "network" if estimator.propagation_features
                           == "auto" else estimator.propagation_features)
+    if "ot_intrusion_neighbors_" not in attributes:
+        # a file written before ot_intrusion_neighbors_ existed, when the parameter was an int
+        if estimator.ot_intrusion_neighbors == "auto":
+            raise ValueError("The model file is damaged: metadata.json lacks the fitted "
+                             "attribute 'ot_intrusion_neighbors_', which "
+                             "ot_intrusion_neighbors='auto' needs.")
+        attributes["ot_intrusion_neighbors_"] = estimator.ot_intrusion_neighbors
     net_meta = _get(metadata, "net", dict, "metadata.json")
     try:
         weights = safetensors.torch.load(weights_bytes)
@@ -462,6 +469,10 @@ def _decode_attributes(path, metadata, arrays_bytes):
     if graph is not None and graph not in ("network", "input", "both"):
         raise ValueError("The model file is damaged: propagation_features_ must be "
                          f"'network', 'input' or 'both', got {graph!r:.40}.")
+    neighbors = attributes.get("ot_intrusion_neighbors_", 1)  # absent in earlier files
+    if not isinstance(neighbors, int) or isinstance(neighbors, bool) or neighbors < 1:
+        raise ValueError("The model file is damaged: ot_intrusion_neighbors_ must be a "
+                         f"positive integer, got {neighbors!r:.40}.")
     return attributes
 
 
@@ -544,7 +555,8 @@ def _rebuild_net(path, estimator, attributes, net_meta, weights, device):
         net = estimator._build_net(attributes["input_shape_"], attributes["classes_"],
                                    attributes["likelihood_"], str(device), seed, None,
                                    attributes.get("max_epochs_", estimator.max_epochs),
-                                   attributes["propagation_features_"])
+                                   attributes["propagation_features_"],
+                                   attributes["ot_intrusion_neighbors_"])
         with torch.random.fork_rng(devices=[]):
             net.initialize()  # random weights, replaced below; the global seed is kept
     except (ValueError, TypeError, RuntimeError) as exc:

@@ -137,14 +137,33 @@ def test_accuracy_script_measures_the_weight_decay_option_only_on_request():
     assert thrice.max_epochs == 3 * once._resolve_max_epochs(100)
 
 
-def test_accuracy_script_measures_more_intrusion_neighbours_only_on_request():
+def test_accuracy_script_measures_one_intrusion_neighbour_only_on_request():
     accuracy = load_script("accuracy")
-    assert "shot+intrusion-k3" not in accuracy.METHODS
+    assert "shot+intrusion-k1" not in accuracy.METHODS
     option, plain = (accuracy.make_model(method, "iris", {}, "auto", 0, 100)[-1]
-                     for method in ("shot+intrusion-k3", "shot"))
-    assert option.ot_intrusion_neighbors == 3
+                     for method in ("shot+intrusion-k1", "shot"))
+    assert option.ot_intrusion_neighbors == 1
     assert plain.ot_intrusion_neighbors == accuracy.ShotVAEClassifier().ot_intrusion_neighbors
-    assert plain.ot_intrusion_neighbors != 3
+    assert plain.ot_intrusion_neighbors == "auto"
+
+
+def test_accuracy_table_resolves_auto_defaults_on_each_protocol_s_training_size():
+    accuracy = load_script("accuracy")
+    current = accuracy.estimator_defaults()
+    assert current["ot_intrusion_neighbors"] == "auto"
+    before = {**current, "ot_intrusion_neighbors": 1}
+    row = {"errors": [10.0], "fit_seconds": [1.0], "validation_errors": {}, "params": {},
+           "defaults": before}
+    batch = current["batch_size_unlabeled"]
+    # many batches an epoch: "auto" is 1, what the row ran
+    assert accuracy.earlier_defaults("shot", row, current, n_train=20 * batch) == {}
+    # one batch an epoch: "auto" is 3, so the row ran an earlier default
+    assert accuracy.earlier_defaults("shot", row, current, n_train=batch) == {
+        "ot_intrusion_neighbors": 1}
+    assert accuracy.earlier_defaults("shot", row, current) == {"ot_intrusion_neighbors": 1}
+    # the protocols' sizes: the fixed test splits' training parts
+    assert accuracy.train_size("iris", accuracy.PROFILES["full"]) == len(
+        accuracy.small_test_split("iris")[0])
 
 
 def test_levers_script_chooses_a_grid_by_cross_validation_on_the_training_labels(tmp_path):

@@ -179,9 +179,10 @@ def assert_same_model(loaded, clf, X):
         np.testing.assert_array_equal(getattr(loaded, name), getattr(clf, name))
         assert getattr(loaded, name).dtype == getattr(clf, name).dtype, name
     for name in ("n_features_in_", "input_shape_", "likelihood_", "n_iter_",
-                 "propagation_features_"):
+                 "propagation_features_", "ot_intrusion_neighbors_"):
         assert getattr(loaded, name) == getattr(clf, name), name
     assert loaded.net_.propagation_features == clf.propagation_features_
+    assert loaded.net_.criterion_.ot_intrusion_neighbors == clf.ot_intrusion_neighbors_
     assert loaded.history_.to_list() == clf.history_.to_list()
     for method in ("predict_proba", "predict_log_proba", "predict", "transform",
                    "score_samples"):
@@ -424,6 +425,8 @@ def wrong_shape_weights(path):
      "likelihood_ must be 'bernoulli' or 'gaussian'"),
     (lambda path: rewrite(path, metadata=put("latent", "attributes", "propagation_features_")),
      "propagation_features_ must be 'network', 'input' or 'both', got 'latent'"),
+    (lambda path: rewrite(path, metadata=put(0, "attributes", "ot_intrusion_neighbors_")),
+     "ot_intrusion_neighbors_ must be a positive integer, got 0"),
     (lambda path: rewrite(path, metadata=put("seven", "net", "seed")),
      "'seed' of metadata.json's net must be of type int"),
     (lambda path: rewrite(path, metadata=drop("sha256", "model.safetensors")),
@@ -438,7 +441,7 @@ def wrong_shape_weights(path):
      r"(?s)the stored weights do not fit the network .*size mismatch for decoder"),
 ], ids=["not-a-zip", "truncated-half", "truncated-end", "json-syntax", "other-format",
         "newer-version", "version-type", "param-type", "unknown-param", "missing-params",
-        "missing-classes", "bad-input-shape", "bad-likelihood", "bad-graph", "seed-type",
+        "missing-classes", "bad-input-shape", "bad-likelihood", "bad-graph", "bad-neighbours", "seed-type",
         "missing-digest", "altered-weights", "garbage-weights", "wrong-shape-weights"])
 def test_a_damaged_or_altered_file_gives_a_clear_error(saved, tmp_path, damage, match):
     _, original = saved
@@ -496,12 +499,30 @@ def test_a_file_without_an_added_parameter_loads_with_its_earlier_behaviour(data
     clf, original = saved
     path = tmp_path / "old.skshot"
     shutil.copy(original, path)
-    rewrite(path, metadata=lambda meta: meta["params"].pop(name))
+
+    def edit(meta):  # a file of a version without the parameter has no resolved value either
+        meta["params"].pop(name)
+        meta["attributes"].pop(name + "_", None)
+
+    rewrite(path, metadata=edit)
     loaded = skshot.load(path)
     value = skshot.persistence.ADDED_PARAMETERS[name]
     assert loaded.get_params()[name] == value
     assert getattr(loaded.net_.criterion_, name) == value
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+
+
+def test_auto_intrusion_neighbors_are_restored_as_the_fit_resolved_them(data, tmp_path):
+    X, y = data
+    clf = fit(X, y, max_epochs=2, batch_size_unlabeled=300, ot_intrusion_neighbors="auto")
+    assert clf.ot_intrusion_neighbors_ == 3  # one step an epoch
+    path = tmp_path / "auto.skshot"
+    skshot.save(clf, path)
+    assert_same_model(skshot.load(path), clf, X)
+    # without the resolved value the file cannot say which number its fit used
+    rewrite(path, metadata=drop("attributes", "ot_intrusion_neighbors_"))
+    with pytest.raises(ValueError, match="lacks the fitted attribute 'ot_intrusion_neighbors_'"):
+        skshot.load(path)
 
 
 def test_an_archive_without_the_model_members_is_refused(tmp_path):

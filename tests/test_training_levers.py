@@ -119,6 +119,7 @@ def test_translation_is_applied_to_images_only(digit_images, blobs):
     ({"ot_drop_intrusions": "yes"}, "ot_drop_intrusions"),
     ({"ot_intrusion_neighbors": 0}, "ot_intrusion_neighbors"),
     ({"ot_intrusion_neighbors": 2.5}, "ot_intrusion_neighbors"),
+    ({"ot_intrusion_neighbors": "three"}, "ot_intrusion_neighbors"),
 ])
 def test_bad_lever_parameters_are_refused(digits, params, message):
     X, y = digits
@@ -204,6 +205,30 @@ def test_ot_intrusion_neighbors_reaches_the_objective_and_leaves_out_more_mixes(
     assert many.net_.criterion_.ot_intrusion_neighbors == 50
     # the same first draws; more neighbours find a third class for more mixes
     assert many.history_[0, "ot"] < one.history_[0, "ot"]
+
+
+@pytest.mark.parametrize("batch, expected", [
+    (75, 3),  # 300 samples: 4 steps an epoch, the batch a quarter of them
+    (74, 1),  # 5 steps an epoch
+])
+def test_auto_intrusion_neighbors_looks_further_only_when_few_steps_make_an_epoch(
+        blobs, batch, expected):
+    X, y = blobs
+    y_partial = hide_labels(y, 5)
+    auto = fit_fast(X, y_partial, max_epochs=2, batch_size_unlabeled=batch,
+                    ot_intrusion_neighbors="auto")
+    assert auto.ot_intrusion_neighbors == "auto"
+    assert auto.ot_intrusion_neighbors_ == auto.net_.criterion_.ot_intrusion_neighbors == expected
+    explicit = fit_fast(X, y_partial, max_epochs=2, batch_size_unlabeled=batch,
+                        ot_intrusion_neighbors=expected)
+    np.testing.assert_array_equal(auto.predict_proba(X), explicit.predict_proba(X))
+
+
+def test_an_explicit_number_of_intrusion_neighbors_is_kept_whatever_the_steps(blobs):
+    X, y = blobs
+    clf = fit_fast(X, hide_labels(y, 5), max_epochs=1, batch_size_unlabeled=300,
+                   ot_intrusion_neighbors=2)
+    assert clf.ot_intrusion_neighbors_ == clf.net_.criterion_.ot_intrusion_neighbors == 2
 
 
 def _record_refreshes(monkeypatch):
