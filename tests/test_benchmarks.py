@@ -112,8 +112,13 @@ def test_accuracy_script_measures_the_input_graph_option_only_on_request():
     assert "shot+input-graph" not in accuracy.METHODS
     model = accuracy.make_model("shot+input-graph", "wine", {}, 5, 0, 100)
     assert (model[-1].objective, model[-1].propagation_features) == ("shot", "input")
-    default = accuracy.make_model("shot", "wine", {}, 5, 0, 100)[-1].propagation_features
-    assert default == accuracy.ShotVAEClassifier().propagation_features != "input"
+    default = accuracy.make_model("shot", "wine", {}, 5, 0, 100)[-1]
+    assert default.propagation_features == accuracy.ShotVAEClassifier().propagation_features
+    assert default.propagation_features != "input"
+    weighted = accuracy.make_model("shot+input-graph-w1", "wine", {}, 5, 0, 100)[-1]
+    assert "shot+input-graph-w1" not in accuracy.METHODS
+    assert (weighted.propagation_features, weighted.propagation_weight) == ("input", 1.0)
+    assert default.propagation_weight == accuracy.ShotVAEClassifier().propagation_weight != 1.0
 
 
 def test_accuracy_script_measures_early_stopping_only_on_request():
