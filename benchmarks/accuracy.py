@@ -92,8 +92,8 @@ VAE_METHODS = {"m2": "m2", "smooth-elbo": "smooth-elbo", "shot": "shot",
                "shot-3x": "shot", "labeled-only": "supervised", "shot+propagation": "shot",
                "shot+early-stopping": "shot", "shot-3x+early-stopping": "shot",
                "shot+input-graph": "shot", "shot+input-graph-w1": "shot",
-               "shot+weight-decay": "shot",
-               "shot-3x+weight-decay": "shot", "shot+intrusion-k1": "shot"}
+               "shot+weight-decay": "shot", "shot-3x+weight-decay": "shot",
+               "shot+intrusion-k1": "shot"}
 #: How many times the default training length each VAE method trains.
 LENGTH_FACTOR = {"shot-3x": 3, "shot-3x+early-stopping": 3, "shot-3x+weight-decay": 3}
 #: Parameters that a VAE method sets on top of the defaults and of its candidates.
@@ -203,8 +203,8 @@ def earlier_defaults(method, row, current, n_train=None):
     # A parameter added after the row was measured ran as ADDED_PARAMETERS says.
     recorded = {**ADDED_PARAMETERS, **row["defaults"]} if "defaults" in row else {}
     if n_train is not None:
-        current, recorded = resolved_defaults(current, n_train), resolved_defaults(recorded,
-                                                                                   n_train)
+        current = resolved_defaults(current, n_train)
+        recorded = resolved_defaults(recorded, n_train)
     return {k: v for k, v in recorded.items()
             if k in current and current[k] != v and k not in own and k not in unread}
 
