@@ -319,6 +319,7 @@ def write_summary(path):
         "`\"auto\"`, with the class fidelity of `sample`. On top of those defaults",
         "`auto-input` sets `propagation_features=\"input\"` (the samples' graph alone),",
         "`auto-pw1` `propagation_weight=1` (the default graph) and `auto-input-pw1` both.",
+        "On `fmnist2k-100` `drop-intrusions-3x` is three times the length with one neighbour.",
         "",
         "The small protocols' validation splits are drawn from what is left after setting",
         "aside the fixed test split of `accuracy.py` (`_protocols.small_test_split`). An",
