@@ -228,6 +228,7 @@ def run(protocol, draw, params, *, fidelity=False):
     result = {
         "protocol": protocol, "draw": draw, "seconds": seconds, "effective": effective,
         "val_error": 100.0 * (1.0 - float(np.mean(clf.predict(X_val) == y_val))),
+        "network_val_error": network_error(clf, X_val, y_val),
         "unlabeled_error": 100.0 * (1.0 - float(np.mean(
             clf.predict(X_fit[unlabeled]) == y_fit[unlabeled]))),
         "curve": curve,
@@ -241,6 +242,15 @@ def run(protocol, draw, params, *, fidelity=False):
         result["fidelity_prior"], result["fidelity_restyled"] = sample_fidelity(
             clf, X_val, y_val, seed=draw)
     return result
+
+
+def network_error(clf, X, y):
+    """The error (%) of ``clf`` predicting with ``q(y|x)`` alone, without the neighbours' vote."""
+    neighbors = clf.vote_neighbors
+    try:
+        return 100.0 * (1.0 - float(np.mean(clf.set_params(vote_neighbors=0).predict(X) == y)))
+    finally:
+        clf.set_params(vote_neighbors=neighbors)
 
 
 def threads(n=None):

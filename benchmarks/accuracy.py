@@ -23,7 +23,8 @@ it, and a seed draws the labels (and the networks' initialisation) only.
 Methods: ``ShotVAEClassifier`` with ``objective`` ``"m2"``, ``"smooth-elbo"``
 and ``"shot"``; ``"shot-3x"``, the defaults trained three times as long (the
 check that longer training does not make the model worse); the same network
-trained on the labeled samples only (``objective="supervised"``); ``LabelSpreading(kernel="knn")`` (on 50 PCA
+trained on the labeled samples only (``objective="supervised"``, predicting with
+``q(y|x)`` alone, ``vote_neighbors=0``); ``LabelSpreading(kernel="knn")`` (on 50 PCA
 components for Fashion-MNIST) and ``SelfTrainingClassifier(LogisticRegression())``.
 Measured only when named in ``--methods``: ``"shot+propagation"``, the defaults
 with the label propagation weighted 1 (``propagation_weight=1``; the default
@@ -105,7 +106,9 @@ METHOD_PARAMS = {"shot+propagation": {"propagation_weight": 1.0},
                                          "propagation_weight": 1.0},
                  "shot+weight-decay": {"weight_decay": 0.1},
                  "shot-3x+weight-decay": {"weight_decay": 0.1},
-                 "shot+intrusion-k1": {"ot_intrusion_neighbors": 1}}
+                 "shot+intrusion-k1": {"ot_intrusion_neighbors": 1},
+                 # the network on the labels alone: no vote of the unlabeled samples either
+                 "labeled-only": {"vote_neighbors": 0}}
 #: Methods measured only when ``--methods`` names them (options, not defaults).
 OPTIONAL_METHODS = ["shot+propagation", "shot+early-stopping", "shot-3x+early-stopping",
                     "shot+input-graph", "shot+input-graph-w1", "shot+weight-decay",
@@ -252,11 +255,24 @@ def candidates(method, quick=False):
 
 
 def run_one(method, dataset, params, epochs, seed, X, y_partial, X_eval, y_eval):
+    """``(error, fit seconds, error of the network alone)``, errors in %.
+
+    The last is the same fit's error with ``vote_neighbors=0`` (``q(y|x)``
+    alone), for a ``ShotVAEClassifier`` whose neighbours vote; None otherwise.
+    """
     model = make_model(method, dataset, params, epochs, seed, len(X))
     start = time.perf_counter()
     model.fit(X, y_partial)
     seconds = time.perf_counter() - start
-    return 100.0 * (1.0 - np.mean(model.predict(X_eval) == y_eval)), seconds
+    error = 100.0 * (1.0 - np.mean(model.predict(X_eval) == y_eval))
+    estimator = model[-1] if hasattr(model, "steps") else model
+    if not isinstance(estimator, ShotVAEClassifier) or estimator.vote_neighbors == 0:
+        return error, seconds, None
+    neighbors = estimator.vote_neighbors
+    estimator.set_params(vote_neighbors=0)
+    network = 100.0 * (1.0 - np.mean(model.predict(X_eval) == y_eval))
+    estimator.set_params(vote_neighbors=neighbors)
+    return error, seconds, network
 
 
 def select(method, dataset, n_per_class, profile, epochs, quick):
@@ -271,7 +287,8 @@ def select(method, dataset, n_per_class, profile, epochs, quick):
     y_partial = mask_labels(y_fit, n_per_class, random_state=0)
     scores = []
     for params in options:
-        error, _ = run_one(method, dataset, params, epochs, 0, X_fit, y_partial, X_val, y_val)
+        error, _, _ = run_one(method, dataset, params, epochs, 0, X_fit, y_partial, X_val,
+                              y_val)
         scores.append(error)
     return options[int(np.argmin(scores))], dict(zip(map(json.dumps, options), scores))
 
@@ -304,18 +321,21 @@ def main(argv=None):
         for method in args.methods:
             params, validation = select(method, dataset, n_per_class, profile, epochs,
                                         args.quick)
-            errors, seconds = [], []
+            errors, seconds, network = [], [], []
             for seed in args.seeds or profile["seeds"][FAMILY[dataset]]:
                 X_train, X_test, y_train, y_test = load(dataset, seed, profile)
                 y_partial = mask_labels(y_train, n_per_class, random_state=seed)
-                error, fit_seconds = run_one(method, dataset, params, epochs, seed, X_train,
-                                             y_partial, X_test, y_test)
+                error, fit_seconds, network_error = run_one(
+                    method, dataset, params, epochs, seed, X_train, y_partial, X_test, y_test)
                 errors.append(error)
                 seconds.append(fit_seconds)
+                network.append(network_error)
             rows[method] = {"errors": errors, "fit_seconds": seconds, "params": params,
                             "validation_errors": validation,
                             "measured": {"date": time.strftime("%Y-%m-%d"),
                                          "threads": torch.get_num_threads()}}
+            if None not in network:
+                rows[method]["network_errors"] = network
             if method in VAE_METHODS:
                 rows[method]["defaults"] = estimator_defaults()
             measured.add((protocol, method))
@@ -374,19 +394,23 @@ def write(results, stem):
         "",
         ("Test error in % (mean ± standard deviation over the seeds) and median fit time. "
          "A `ShotVAEClassifier` row measured under earlier defaults names, in its setting, the "
-         "parameters whose defaults have changed since, with the values it ran."),
+         "parameters whose defaults have changed since, with the values it ran. \"network "
+         "alone\": the same fits' error predicting with `q(y|x)` alone (`vote_neighbors=0`), "
+         "for the rows whose training samples' labels vote (\"–\": rows without the vote)."),
         "",
-        "| protocol | method | test error (%) | fit (s) | seeds | chosen setting | measured |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        ("| protocol | method | test error (%) | network alone (%) | fit (s) | seeds | "
+        "chosen setting | measured |"),
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     current = estimator_defaults()
     for protocol, rows in results["protocols"].items():
         n_train = train_size(PROTOCOLS[protocol][0], profile)
         for method, row in rows.items():
-            errors = row["errors"]
+            errors, network = row["errors"], row.get("network_errors")
+            alone = "–" if network is None else f"{np.mean(network):.2f} ± {np.std(network):.2f}"
             lines.append(
                 f"| {protocol} | {method} | {np.mean(errors):.2f} ± {np.std(errors):.2f} | "
-                f"{statistics.median(row['fit_seconds']):.1f} | {len(errors)} | "
+                f"{alone} | {statistics.median(row['fit_seconds']):.1f} | {len(errors)} | "
                 f"`{json.dumps(_setting(method, row, current, n_train))}` | {_measured(row)} |")
     lines += [
         "",

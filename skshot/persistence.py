@@ -58,12 +58,13 @@ FORMAT_VERSION = 1
 #: Parameters added to :class:`~skshot.ShotVAEClassifier` after files were
 #: written without them, each with the value that does what the estimator did
 #: before it existed; :func:`load` gives a file that does not name one this value.
-ADDED_PARAMETERS = {"ot_drop_intrusions": False, "ot_intrusion_neighbors": 1}
+ADDED_PARAMETERS = {"ot_drop_intrusions": False, "ot_intrusion_neighbors": 1,
+                    "vote_neighbors": 0}
 _FORMAT = "skshot.ShotVAEClassifier"
 _METADATA = "metadata.json"
 _WEIGHTS = "model.safetensors"
 _ARRAYS = "attributes.safetensors"
-_ATTRIBUTE_NAME = re.compile(r"[a-z][a-z0-9_]*_")
+_ATTRIBUTE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*_")
 #: dtype kinds of arrays stored in ``attributes.safetensors``: bool, ints, floats.
 _NUMERIC_KINDS = "biuf"
 
@@ -85,9 +86,11 @@ def save(estimator, path):
     strings, booleans, None, and tuples or lists of them), every fitted
     attribute (``classes_`` with its dtype, ``n_features_in_``,
     ``feature_names_in_``, ``likelihood_``, ``input_shape_``, ``device_``,
-    ``n_iter_``, ``transduction_``, ``label_distributions_``, ...), the
-    module's weights and buffers, the training history and the optimizer's
-    state. The loaded classifier therefore predicts as the saved one and a
+    ``n_iter_``, ``transduction_``, ``label_distributions_``, ``X_``, ...),
+    the module's weights and buffers, the training history and the
+    optimizer's state. ``X_``, the training samples whose labels vote with
+    ``vote_neighbors > 0``, makes the file about as large as the training
+    data in float32; a model fitted with ``vote_neighbors=0`` has none. The loaded classifier therefore predicts as the saved one and a
     fit with ``warm_start=True`` continues its training. Not stored:
     parameters that are not plain data (a callable ``backbone``,
     ``callbacks``, an ``accelerator``, a ``RandomState`` instance as
@@ -473,6 +476,18 @@ def _decode_attributes(path, metadata, arrays_bytes):
     if not isinstance(neighbors, int) or isinstance(neighbors, bool) or neighbors < 1:
         raise ValueError("The model file is damaged: ot_intrusion_neighbors_ must be a "
                          f"positive integer, got {neighbors!r:.40}.")
+    samples = attributes.setdefault("X_", None)  # absent in files written before it existed
+    if samples is not None:
+        distributions = attributes.get("label_distributions_")
+        rows = len(distributions) if isinstance(distributions, np.ndarray) else None
+        if not isinstance(samples, np.ndarray) or samples.dtype != np.float32 \
+                or samples.shape != (rows, attributes["n_features_in_"]):
+            raise ValueError(
+                "The model file is damaged: X_ must be a float32 array of one row of "
+                f"n_features_in_ ({attributes['n_features_in_']!r:.40}) values per row of "
+                "label_distributions_, got "
+                f"{getattr(samples, 'dtype', type(samples).__name__)!s:.20} of shape "
+                f"{getattr(samples, 'shape', None)!r:.40}.")
     return attributes
 
 

@@ -70,6 +70,11 @@ def test_accuracy_script_writes_its_tables(tiny_fashion, tmp_path, monkeypatch):
             assert len(row["validation_errors"]) == (compared if compared > 1 else 0)
             assert row["measured"] == {"date": results["date"],
                                        "threads": torch.get_num_threads()}
+            # the same fits predicting with the network alone, where the neighbours vote
+            voting = method in accuracy.VAE_METHODS and method != "labeled-only"
+            assert ("network_errors" in row) == voting
+            if voting:
+                assert len(row["network_errors"]) == seeds
     table = (tmp_path / "results" / "accuracy-quick.md").read_text()
     assert f"| {results['date']}, {torch.get_num_threads()} thread(s) |" in table
     assert table.count("| fmnist-100 | ") >= len(accuracy.METHODS)
@@ -246,8 +251,9 @@ def test_levers_script_records_every_draw_and_summarises(tmp_path):
     assert len(rows) == 2 * 2 * 2
     small = [r for r in rows if r["setting"] == "small"]
     assert all(len(r["curve"]) == 2 and 0 <= r["val_error"] <= 100 for r in small)
-    # The last epoch's held-out error is the final error.
-    assert all(abs(r["curve"][-1] - r["val_error"]) < 1e-9 for r in small)
+    # The last epoch's held-out error is the network's final error; the neighbours'
+    # vote comes on top of it only in the final prediction.
+    assert all(abs(r["curve"][-1] - r["network_val_error"]) < 1e-9 for r in small)
     assert all(0 <= r["fidelity_prior"] <= 1 and "ent_u" in r["parts"] for r in small)
     levers.main(["--summary", "--out", str(out)])
     table = (tmp_path / "levers.md").read_text()
@@ -399,7 +405,7 @@ def test_accuracy_script_keeps_rows_that_another_run_wrote_meanwhile(tmp_path, m
             on_disk = json.loads(path.read_text())
             on_disk["protocols"].setdefault("digits-50", {})["shot"] = other
             path.write_text(json.dumps(on_disk))
-        return 5.0, 0.01
+        return 5.0, 0.01, None
 
     accuracy.main(["--quick", "--protocols", "wine-30", "--methods", "SelfTraining"])
     monkeypatch.setattr(accuracy, "run_one", concurrent_write)
@@ -446,12 +452,13 @@ def test_accuracy_table_names_the_earlier_defaults_a_row_ran_under(tmp_path, mon
 
     results = {"profile": "full", "date": "d", "machine": "m", "run_seconds": 60.0,
                "settings": accuracy.PROFILES["full"],
-               "protocols": {"wine-30": {"shot": row, "m2": {**row, "defaults": current}}}}
+               "protocols": {"wine-30": {"shot": row, "m2": {**row, "defaults": current,
+                                                             "network_errors": [8.0]}}}}
     accuracy.write(results, "accuracy")
     table = (tmp_path / "accuracy.md").read_text()
     beta = json.dumps({"beta": current["beta"] + 1.0, "gamma": 0.5})
-    assert f"| wine-30 | shot | 10.00 ± 0.00 | 1.0 | 1 | `{beta}` |" in table
-    assert '| wine-30 | m2 | 10.00 ± 0.00 | 1.0 | 1 | `{"gamma": 0.5}` |' in table
+    assert f"| wine-30 | shot | 10.00 ± 0.00 | – | 1.0 | 1 | `{beta}` |" in table
+    assert '| wine-30 | m2 | 10.00 ± 0.00 | 8.00 ± 0.00 | 1.0 | 1 | `{"gamma": 0.5}` |' in table
 
 
 def test_graph_students_uses_the_pseudo_labels_of_the_estimators_input_graph(monkeypatch,
@@ -478,3 +485,33 @@ def test_graph_students_uses_the_pseudo_labels_of_the_estimators_input_graph(mon
     cells = row[0].strip("|").split("|")[1:]
     assert len(cells) == len(script.COLUMNS)
     assert all(0.0 <= float(c.split("±")[0]) <= 100.0 for c in cells)
+
+
+def test_neighbour_vote_script_measures_every_pair_from_one_fit(tmp_path, monkeypatch):
+    script = load_script("neighbour_vote")
+    fits = []
+    original_fit = ShotVAEClassifier.fit
+
+    def counting_fit(self, X, y):
+        fits.append(len(X))
+        return original_fit(self.set_params(max_epochs=3), X, y)
+
+    monkeypatch.setattr(ShotVAEClassifier, "fit", counting_fit)
+    out = tmp_path / "vote.jsonl"
+    script.main(["--protocols", "wine-30", "--draws", "0", "1", "--out", str(out)])
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(fits) == len(rows) == 2  # one fit per draw, every pair from it
+    X_fit, y_partial, X_val, y_val, _ = script.split("wine-30", 1)
+    clf = original_fit(ShotVAEClassifier(random_state=1, max_epochs=3), X_fit, y_partial)
+    for k in script.NEIGHBORS:
+        for w in script.WEIGHTS:
+            expected = 100.0 * np.mean(
+                clf.set_params(vote_neighbors=k, vote_weight=w).predict(X_val) != y_val)
+            assert rows[1]["grid"][f"{k},{w}"] == pytest.approx(expected)
+    assert rows[1]["network"] == pytest.approx(
+        100.0 * np.mean(clf.set_params(vote_neighbors=0).predict(X_val) != y_val))
+    script.main(["--summary", "--out", str(out)])
+    table = out.with_suffix(".md").read_text()
+    assert "## wine-30" in table and "2 draws (0 1)" in table
+    assert sum(line.startswith("| ") and "(" in line for line in table.splitlines()) == len(
+        script.NEIGHBORS)

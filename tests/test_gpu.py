@@ -1,6 +1,6 @@
 """ShotVAEClassifier on a CUDA GPU: end to end, bf16 autocast, no host synchronisation in
-the training step, label propagation, agreement with the CPU, saving and loading, and the
-device check.
+the training step, label propagation, agreement with the CPU, the neighbours' vote, saving
+and loading, and the device check.
 Skipped where no GPU is present."""
 
 import pickle
@@ -88,6 +88,19 @@ def test_cuda_and_cpu_fits_agree(images):
     gpu = ShotVAEClassifier(device="cuda", **params).fit(X, y_partial)
     # different kernels and random streams: not equal, but the same classifier
     assert np.mean(cpu.predict(X) == gpu.predict(X)) > 0.8
+
+
+def test_the_neighbours_vote_on_cuda_as_on_the_cpu(images, tmp_path):
+    # the same fitted model, its vote's distances computed on the GPU or on the CPU
+    X, y_partial = images
+    clf = ShotVAEClassifier(device="cuda", vote_neighbors=5, **IMAGE_FAST).fit(X, y_partial)
+    skshot.save(clf, tmp_path / "clf.skshot")
+    on_cpu = skshot.load(tmp_path / "clf.skshot", device="cpu")
+    proba = clf.predict_proba(X)
+    assert np.isfinite(proba).all()
+    np.testing.assert_allclose(proba, on_cpu.predict_proba(X), rtol=1e-4, atol=1e-6)
+    network = on_cpu.set_params(vote_neighbors=0).predict_proba(X)
+    assert not np.allclose(proba, network)  # the vote took part
 
 
 def test_a_cuda_model_pickles_and_stays_on_cuda(images):

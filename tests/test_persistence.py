@@ -73,12 +73,14 @@ def test_a_model_fitted_on_cuda_loads_and_predicts_without_a_gpu(data):
 
 
 def test_skorch_save_params_and_load_params_round_trip(data, tmp_path, monkeypatch):
+    # the network's own files: its weights, not the estimator's fitted attributes, which
+    # the vote of the nearest training samples reads
     X, y = data
-    clf = fit(X, y)
+    clf = fit(X, y, vote_neighbors=0)
     files = {"f_params": tmp_path / "params.pt", "f_optimizer": tmp_path / "optimizer.pt",
                  "f_history": tmp_path / "history.json"}
     clf.net_.save_params(**files)
-    other = fit(X, y, random_state=7, max_epochs=1)
+    other = fit(X, y, random_state=7, max_epochs=1, vote_neighbors=0)
     assert not np.array_equal(other.predict_proba(X), clf.predict_proba(X))
 
     load_kwargs = []
@@ -175,7 +177,10 @@ def small_backbone(input_shape, latent_dim, n_classes):
 def assert_same_model(loaded, clf, X):
     assert type(loaded) is ShotVAEClassifier
     assert loaded.get_params() == clf.get_params()
-    for name in ("classes_", "transduction_", "label_distributions_"):
+    for name in ("classes_", "transduction_", "label_distributions_", "X_"):
+        if getattr(clf, name) is None:  # X_ of a fit with vote_neighbors=0
+            assert getattr(loaded, name) is None, name
+            continue
         np.testing.assert_array_equal(getattr(loaded, name), getattr(clf, name))
         assert getattr(loaded, name).dtype == getattr(clf, name).dtype, name
     for name in ("n_features_in_", "input_shape_", "likelihood_", "n_iter_",
@@ -427,6 +432,8 @@ def wrong_shape_weights(path):
      "propagation_features_ must be 'network', 'input' or 'both', got 'latent'"),
     (lambda path: rewrite(path, metadata=put(0, "attributes", "ot_intrusion_neighbors_")),
      "ot_intrusion_neighbors_ must be a positive integer, got 0"),
+    (lambda path: rewrite(path, metadata=put("seven", "attributes", "X_")),
+     "X_ must be a float32 array of one row of n_features_in_ .* got str of shape None"),
     (lambda path: rewrite(path, metadata=put("seven", "net", "seed")),
      "'seed' of metadata.json's net must be of type int"),
     (lambda path: rewrite(path, metadata=drop("sha256", "model.safetensors")),
@@ -441,7 +448,8 @@ def wrong_shape_weights(path):
      r"(?s)the stored weights do not fit the network .*size mismatch for decoder"),
 ], ids=["not-a-zip", "truncated-half", "truncated-end", "json-syntax", "other-format",
         "newer-version", "version-type", "param-type", "unknown-param", "missing-params",
-        "missing-classes", "bad-input-shape", "bad-likelihood", "bad-graph", "bad-neighbours", "seed-type",
+        "missing-classes", "bad-input-shape", "bad-likelihood", "bad-graph", "bad-neighbours", "bad-samples",
+        "seed-type",
         "missing-digest", "altered-weights", "garbage-weights", "wrong-shape-weights"])
 def test_a_damaged_or_altered_file_gives_a_clear_error(saved, tmp_path, damage, match):
     _, original = saved
@@ -492,7 +500,8 @@ def test_a_file_without_ot_drop_intrusions_loads_with_the_paper_s_ot_term(data, 
     assert skshot.load(original).ot_drop_intrusions is True
 
 
-@pytest.mark.parametrize("name", sorted(skshot.persistence.ADDED_PARAMETERS))
+@pytest.mark.parametrize("name", sorted(set(skshot.persistence.ADDED_PARAMETERS)
+                                         - {"vote_neighbors"}))
 def test_a_file_without_an_added_parameter_loads_with_its_earlier_behaviour(data, saved, name,
                                                                            tmp_path):
     X, _ = data
@@ -510,6 +519,32 @@ def test_a_file_without_an_added_parameter_loads_with_its_earlier_behaviour(data
     assert loaded.get_params()[name] == value
     assert getattr(loaded.net_.criterion_, name) == value
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+
+
+def test_a_file_without_the_vote_loads_predicting_with_the_network_alone(data, saved, tmp_path):
+    # files written before vote_neighbors existed hold neither it nor the samples X_
+    X, _ = data
+    clf, original = saved
+    assert clf.vote_neighbors > 0 and clf.X_ is not None
+    path = tmp_path / "old.skshot"
+    shutil.copy(original, path)
+    rewrite(path, metadata=lambda meta: (meta["params"].pop("vote_neighbors"),
+                                         meta["attributes"].pop("X_")))
+    loaded = skshot.load(path)
+    assert loaded.vote_neighbors == skshot.persistence.ADDED_PARAMETERS["vote_neighbors"] == 0
+    assert loaded.X_ is None
+    network = copy.deepcopy(clf).set_params(vote_neighbors=0)
+    np.testing.assert_array_equal(loaded.predict_proba(X), network.predict_proba(X))
+
+
+def test_a_fit_without_the_vote_saves_no_samples_and_loads(data, tmp_path):
+    X, y = data
+    clf = fit(X, y, max_epochs=2, vote_neighbors=0)
+    path = tmp_path / "novote.skshot"
+    skshot.save(clf, path)
+    loaded = skshot.load(path)
+    assert loaded.X_ is None
+    assert_same_model(loaded, clf, X)
 
 
 def test_auto_intrusion_neighbors_are_restored_as_the_fit_resolved_them(data, tmp_path):

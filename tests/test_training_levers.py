@@ -120,6 +120,11 @@ def test_translation_is_applied_to_images_only(digit_images, blobs):
     ({"ot_intrusion_neighbors": 0}, "ot_intrusion_neighbors"),
     ({"ot_intrusion_neighbors": 2.5}, "ot_intrusion_neighbors"),
     ({"ot_intrusion_neighbors": "three"}, "ot_intrusion_neighbors"),
+    ({"vote_neighbors": -1}, "vote_neighbors"),
+    ({"vote_neighbors": 2.5}, "vote_neighbors"),
+    ({"vote_neighbors": "auto"}, "vote_neighbors"),
+    ({"vote_weight": 1.5}, "vote_weight"),
+    ({"vote_weight": -0.1}, "vote_weight"),
 ])
 def test_bad_lever_parameters_are_refused(digits, params, message):
     X, y = digits

@@ -1,0 +1,128 @@
+"""The vote of a sample's nearest training samples, as pure functions.
+
+With ``vote_neighbors=k > 0``, :meth:`skshot.ShotVAEClassifier.predict_proba`
+returns a weighted mean of two class distributions of a sample ``x`` (the
+user guide's :ref:`neighbour-vote`, :func:`blend`):
+
+1. the network's ``q(y|x)``, with weight ``1 - vote_weight``;
+2. with weight ``vote_weight``, the vote of the ``k`` training samples
+   nearest to ``x`` (Euclidean distance between the inputs,
+   :func:`nearest_samples`): the mean of their rows of
+   ``label_distributions_``, one-hot at the given label of a labeled sample
+   and ``q(y|x_j)`` of an unlabeled one (:func:`neighbour_vote`).
+
+This is the inductive step of :class:`sklearn.semi_supervised.LabelSpreading`
+(a new sample takes the labels of the training samples near it) with the
+network's labels of the training samples in place of diffused ones. The
+network's mistakes on the unlabeled training samples are scattered, so the
+vote of a neighbourhood outweighs many of them where the inputs' distances
+follow the classes.
+
+Notation: ``m`` queries, ``n`` training samples, ``f`` features, ``K`` classes.
+"""
+
+import math
+
+import torch
+
+__all__ = ["blend", "log_blend", "nearest_samples", "neighbour_vote"]
+
+
+def nearest_samples(queries, references, n_neighbors, chunk_size=1024):
+    """Indices of each query's ``n_neighbors`` nearest references, by Euclidean distance.
+
+    Parameters
+    ----------
+    queries : torch.Tensor of shape (m, f)
+    references : torch.Tensor of shape (n, f)
+        On the device of ``queries``.
+    n_neighbors : int
+        ``k``, between 1 and ``n``. A query that is itself a reference
+        counts itself (distance 0) among its neighbours, as in
+        :class:`sklearn.neighbors.KNeighborsClassifier`.
+    chunk_size : int, default=1024
+        Queries handled at a time (memory: ``chunk_size * n`` distances).
+
+    Returns
+    -------
+    torch.LongTensor of shape (m, k)
+        Nearest first; ties are broken by :func:`torch.topk`.
+    """
+    n = references.shape[0]
+    if not 1 <= n_neighbors <= n:
+        raise ValueError(f"n_neighbors must lie in [1, {n}] for {n} reference samples, "
+                         f"got {n_neighbors}")
+    references = references.float()
+    squared_norms = (references * references).sum(dim=1)
+    indices = []
+    for start in range(0, queries.shape[0], chunk_size):
+        chunk = queries[start:start + chunk_size].float()
+        # |q - r|^2 = |q|^2 - 2 q.r + |r|^2; |q|^2 is the same for every r of a row
+        partial = squared_norms - 2.0 * chunk @ references.T
+        indices.append(partial.topk(n_neighbors, dim=1, largest=False).indices)
+    if not indices:
+        return torch.empty((0, n_neighbors), dtype=torch.long, device=references.device)
+    return torch.cat(indices)
+
+
+def neighbour_vote(distributions, indices):
+    """The mean class distribution of each query's neighbours.
+
+    Parameters
+    ----------
+    distributions : torch.Tensor of shape (n, K)
+        A class distribution per training sample (rows sum to one).
+    indices : torch.LongTensor of shape (m, k)
+        :func:`nearest_samples`.
+
+    Returns
+    -------
+    torch.Tensor of shape (m, K)
+        ``mean_j distributions[indices[i, j]]``; rows sum to one.
+    """
+    return distributions[indices].mean(dim=1)
+
+
+def blend(proba, vote, weight=0.5):
+    """The weighted mean of two class distributions, ``(1 - weight) * proba + weight * vote``.
+
+    Parameters
+    ----------
+    proba, vote : torch.Tensor of shape (m, K)
+    weight : float, default=0.5
+        The vote's share, in [0, 1].
+
+    Returns
+    -------
+    torch.Tensor of shape (m, K)
+    """
+    return (1.0 - weight) * proba + weight * vote
+
+
+def log_blend(log_proba, vote, weight=0.5):
+    """``log((1 - weight) * exp(log_proba) + weight * vote)``, without rounding ``exp(log_proba)``.
+
+    Where ``vote`` is zero the result is ``log_proba + log(1 - weight)``,
+    finite whenever ``log_proba`` is and ``weight < 1``.
+
+    Parameters
+    ----------
+    log_proba : torch.Tensor of shape (m, K)
+    vote : torch.Tensor of shape (m, K)
+        Non-negative.
+    weight : float, default=0.5
+        The vote's share, in [0, 1].
+
+    Returns
+    -------
+    torch.Tensor of shape (m, K)
+    """
+    def log_of(x):
+        return torch.where(x > 0, x.clamp(min=torch.finfo(x.dtype).tiny).log(),
+                           torch.full_like(x, -math.inf))
+
+    own = log_proba + math.log(1.0 - weight) if weight < 1.0 else torch.full_like(
+        log_proba, -math.inf)
+    voted = log_of(vote) + math.log(weight) if weight > 0.0 else torch.full_like(
+        vote, -math.inf)
+    return torch.logaddexp(own, voted)
