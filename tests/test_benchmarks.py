@@ -157,6 +157,17 @@ def test_accuracy_script_measures_one_intrusion_neighbour_only_on_request():
     assert plain.ot_intrusion_neighbors == "auto"
 
 
+def test_accuracy_script_measures_the_image_vote_option_only_on_request():
+    accuracy = load_script("accuracy")
+    assert "shot+image-vote" not in accuracy.METHODS
+    option, plain = (accuracy.make_model(method, "digits", {}, "auto", 0, 100)
+                     for method in ("shot+image-vote", "shot"))
+    assert (option.vote_neighbors, option.vote_weight) == (7, 0.8)
+    defaults = accuracy.ShotVAEClassifier()
+    assert (plain.vote_neighbors, plain.vote_weight) == (defaults.vote_neighbors,
+                                                         defaults.vote_weight) == (10, 0.5)
+
+
 def test_accuracy_table_resolves_auto_defaults_on_each_protocol_s_training_size():
     accuracy = load_script("accuracy")
     current = accuracy.estimator_defaults()
