@@ -1,4 +1,4 @@
-"""How many neighbours should vote, and with what share: validation error of ``vote_neighbors`` and ``vote_weight``.
+"""Validation error of the nearest training samples' vote: ``vote_neighbors``, ``vote_weight``.
 
 ``vote_neighbors`` and ``vote_weight`` change only how a fitted
 :class:`skshot.ShotVAEClassifier` predicts, not its training. So each label

@@ -446,19 +446,19 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         4.4 % against 5.1 % on breast cancer (lower on 11 of twenty draws,
         higher on 5), 4.1 % against 4.3 % on wine, 33.6 % against 34.4 % on
         ``make_classification`` (twenty draws), 25.8 % against 25.9 % on
-        2 000 Fashion-MNIST images (five draws) and 25.5 % against 25.8 % on 50 000 (three
-        draws, lower on each; with 100 labels per class 15.5 % against
-        15.8 %, one draw); on iris
-        5.5 % against 5.3 % (one error more over twenty draws of 32
-        samples). Fewer neighbours or a larger share help small image sets
-        more (the digits 4.4 % with 7 neighbours and ``vote_weight=0.8``) but
-        cost iris and Fashion-MNIST (2 000 images: 26.8 %).
+        2 000 Fashion-MNIST images (five draws) and 25.5 % against 25.8 % on
+        50 000 (three draws, lower on each; with 100 labels per class 15.5 %
+        against 15.8 %, one draw); on iris 5.5 % against 5.3 % (one error
+        more over twenty draws of 32 samples). Fewer neighbours or a larger
+        share help small image sets more (the digits 4.4 % with 7 neighbours
+        and ``vote_weight=0.8``) but cost iris and Fashion-MNIST (2 000
+        images: 26.8 %).
     vote_weight : float, default=0.5
         The vote's share of :meth:`predict_proba`, in [0, 1] (see
         ``vote_neighbors``): 0 is the network alone, 1 the neighbours' vote
-        alone. Above 0.5 Fashion-MNIST loses (2 000
-        images, ten neighbours: 26.2 % at 0.65 and 26.9 % at 0.8 against 25.8 %
-        at 0.5 and 25.9 % for the network alone), below it small image sets
+        alone. Above 0.5 Fashion-MNIST loses (2 000 images, ten neighbours:
+        26.2 % at 0.65 and 26.9 % at 0.8 against 25.8 % at 0.5 and 25.9 % for
+        the network alone), below it small image sets
         gain less (the digits 5.9 % at 0.35); on 8x8 digits and other small
         image sets whose pixels' distances follow the classes, 0.8 with 3 to
         7 neighbours gave the lowest error (4.4 % and 8.5 % on 1 437 and 300

@@ -90,8 +90,9 @@ def save(estimator, path):
     the module's weights and buffers, the training history and the
     optimizer's state. ``X_``, the training samples whose labels vote with
     ``vote_neighbors > 0``, makes the file about as large as the training
-    data in float32; a model fitted with ``vote_neighbors=0`` has none. The loaded classifier therefore predicts as the saved one and a
-    fit with ``warm_start=True`` continues its training. Not stored:
+    data in float32; a model fitted with ``vote_neighbors=0`` has none. The
+    loaded classifier therefore predicts as the saved one and a fit with
+    ``warm_start=True`` continues its training. Not stored:
     parameters that are not plain data (a callable ``backbone``,
     ``callbacks``, an ``accelerator``, a ``RandomState`` instance as
     ``random_state``); the file records their names and :func:`load` needs
