@@ -244,11 +244,17 @@ def run(protocol, draw, params, *, fidelity=False):
     return result
 
 
-def network_error(clf, X, y):
-    """The error (%) of ``clf`` predicting with ``q(y|x)`` alone, without the neighbours' vote."""
+def network_error(model, X, y):
+    """The error (%) of ``model`` predicting with ``q(y|x)`` alone, without the neighbours' vote.
+
+    ``model`` is a fitted ``ShotVAEClassifier`` or a pipeline that ends in one;
+    its ``vote_neighbors`` is restored afterwards.
+    """
+    clf = model[-1] if hasattr(model, "steps") else model
     neighbors = clf.vote_neighbors
     try:
-        return 100.0 * (1.0 - float(np.mean(clf.set_params(vote_neighbors=0).predict(X) == y)))
+        clf.set_params(vote_neighbors=0)
+        return 100.0 * (1.0 - float(np.mean(model.predict(X) == y)))
     finally:
         clf.set_params(vote_neighbors=neighbors)
 

@@ -88,7 +88,7 @@ from skshot.datasets import load_fashion_mnist, mask_labels
 from skshot.persistence import ADDED_PARAMETERS
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _protocols import small_test_split
+from _protocols import network_error, small_test_split
 
 RESULTS = Path(__file__).parent / "results"
 VAE_METHODS = {"m2": "m2", "smooth-elbo": "smooth-elbo", "shot": "shot",
@@ -271,11 +271,7 @@ def run_one(method, dataset, params, epochs, seed, X, y_partial, X_eval, y_eval)
     estimator = model[-1] if hasattr(model, "steps") else model
     if not isinstance(estimator, ShotVAEClassifier) or estimator.vote_neighbors == 0:
         return error, seconds, None
-    neighbors = estimator.vote_neighbors
-    estimator.set_params(vote_neighbors=0)
-    network = 100.0 * (1.0 - np.mean(model.predict(X_eval) == y_eval))
-    estimator.set_params(vote_neighbors=neighbors)
-    return error, seconds, network
+    return error, seconds, network_error(model, X_eval, y_eval)
 
 
 def select(method, dataset, n_per_class, profile, epochs, quick):

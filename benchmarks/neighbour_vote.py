@@ -50,8 +50,7 @@ def measure(protocol, draw):
     default = clf.get_params()
     network = clf.set_params(vote_neighbors=0).predict_proba(X_val)
     queries = torch.from_numpy(X_val.reshape(len(X_val), -1))
-    nearest = voting.nearest_samples(queries, torch.from_numpy(clf.X_), max(NEIGHBORS),
-                                     chunk_size=max(1, 2 ** 23 // len(clf.X_)))
+    nearest = voting.nearest_samples(queries, torch.from_numpy(clf.X_), max(NEIGHBORS))
     distributions = torch.from_numpy(clf.label_distributions_)
     labels = np.searchsorted(clf.classes_, y_val)
 

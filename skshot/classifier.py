@@ -1151,10 +1151,10 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
     def predict_proba(self, X):
         """Class probabilities: ``q(y|x) = pi(x)`` and the vote of the nearest training samples.
 
-        With ``vote_neighbors=k > 0`` the mean of the network's ``q(y|x)``
-        and of the mean ``label_distributions_`` row of the ``k`` training
-        samples nearest to each sample (:ref:`neighbour-vote`); with 0,
-        ``q(y|x)`` alone.
+        With ``vote_neighbors=k > 0``, ``(1 - vote_weight) * q(y|x) +
+        vote_weight`` times the mean ``label_distributions_`` row of the ``k``
+        training samples nearest to each sample (:ref:`neighbour-vote`);
+        with 0, ``q(y|x)`` alone.
 
         Parameters
         ----------
@@ -1185,9 +1185,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         device = self.net_.compute_device
         references = torch.from_numpy(self.X_).to(device)
         k = min(self.vote_neighbors, len(references))
-        # about 32 MiB of distances at a time
-        chunk = max(1, 2 ** 23 // len(references))
-        indices = nearest_samples(x.to(device), references, k, chunk_size=chunk)
+        indices = nearest_samples(x.to(device), references, k)
         return neighbour_vote(torch.from_numpy(self.label_distributions_), indices.cpu())
 
     def predict_log_proba(self, X):
@@ -1197,7 +1195,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         logarithm of a rounded probability: a class whose probability rounds
         to zero keeps a finite log-probability. With ``vote_neighbors > 0``
         the vote is added in log space (``logaddexp``), so a class no
-        neighbour votes for keeps ``log q(y|x) - log 2``.
+        neighbour votes for keeps ``log q(y|x) + log(1 - vote_weight)``.
 
         Parameters
         ----------

@@ -28,7 +28,7 @@ import torch
 __all__ = ["blend", "log_blend", "nearest_samples", "neighbour_vote"]
 
 
-def nearest_samples(queries, references, n_neighbors, chunk_size=1024):
+def nearest_samples(queries, references, n_neighbors, chunk_size=None):
     """Indices of each query's ``n_neighbors`` nearest references, by Euclidean distance.
 
     Parameters
@@ -40,8 +40,9 @@ def nearest_samples(queries, references, n_neighbors, chunk_size=1024):
         ``k``, between 1 and ``n``. A query that is itself a reference
         counts itself (distance 0) among its neighbours, as in
         :class:`sklearn.neighbors.KNeighborsClassifier`.
-    chunk_size : int, default=1024
-        Queries handled at a time (memory: ``chunk_size * n`` distances).
+    chunk_size : int, default=None
+        Queries handled at a time (memory: ``chunk_size * n`` distances);
+        None: as many as keep that to about 2**23 distances (32 MiB).
 
     Returns
     -------
@@ -52,6 +53,8 @@ def nearest_samples(queries, references, n_neighbors, chunk_size=1024):
     if not 1 <= n_neighbors <= n:
         raise ValueError(f"n_neighbors must lie in [1, {n}] for {n} reference samples, "
                          f"got {n_neighbors}")
+    if chunk_size is None:
+        chunk_size = max(1, 2 ** 23 // n)
     references = references.float()
     squared_norms = (references * references).sum(dim=1)
     indices = []

@@ -17,7 +17,7 @@ def points():
         np.float32)
 
 
-@pytest.mark.parametrize("chunk_size", [1, 4, 1024])
+@pytest.mark.parametrize("chunk_size", [1, 4, 1024, None])
 def test_nearest_samples_are_scikit_learns_nearest_neighbours(points, chunk_size):
     references, queries = points
     ours = voting.nearest_samples(torch.from_numpy(queries), torch.from_numpy(references), 6,
