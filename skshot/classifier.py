@@ -447,8 +447,8 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         higher on 5), 4.1 % against 4.3 % on wine, 33.6 % against 34.4 % on
         ``make_classification`` (twenty draws), 25.8 % against 25.9 % on
         2 000 Fashion-MNIST images (five draws) and 25.5 % against 25.8 % on
-        50 000 (three draws, lower on each; with 100 labels per class 15.4 %
-        against 15.7 %, lower on each of two draws); on iris 5.5 % against 5.3 % (one error
+        50 000 (three draws, lower on each; with 100 labels per class 15.5 %
+        against 15.8 %, lower on each of three draws); on iris 5.5 % against 5.3 % (one error
         more over twenty draws of 32 samples). Fewer neighbours or a larger
         share help small image sets more (the digits 4.4 % with 7 neighbours
         and ``vote_weight=0.8``) but cost iris and Fashion-MNIST (2 000
