@@ -35,8 +35,11 @@ that share is the test split of ``accuracy.py``.
   differences than the bundled tabular sets can.
 """
 
+import argparse
+import json
 import statistics
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -264,3 +267,58 @@ def threads(n=None):
     if n:
         torch.set_num_threads(n)
     return torch.get_num_threads()
+
+
+def fit_defaults(protocol, draw):
+    """One fit of the estimator's defaults on a draw: ``(clf, X_fit, X_val, labels, seconds)``.
+
+    ``labels`` are the validation labels as indices into ``clf.classes_``.
+    """
+    shape, _ = PROTOCOLS[protocol]
+    params = {"input_shape": shape} if protocol.startswith("fmnist") else {}
+    X_fit, y_partial, X_val, y_val, _ = split(protocol, draw)
+    clf = ShotVAEClassifier(random_state=draw, **params)
+    start = time.perf_counter()
+    clf.fit(X_fit, y_partial)
+    return clf, X_fit, X_val, np.searchsorted(clf.classes_, y_val), time.perf_counter() - start
+
+
+def run_draws(description, measure, write_summary, report, default_out, argv=None):
+    """The command line of a script that measures one fit per protocol and draw.
+
+    ``--protocols`` and ``--draws`` append one JSON line ``measure(protocol,
+    draw)`` per fit to ``--out`` (so runs add up) and print ``report(row)``;
+    ``--summary`` calls ``write_summary(out, out.with_suffix(".md"))``.
+    """
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--protocols", nargs="+", choices=list(PROTOCOLS), default=[])
+    parser.add_argument("--draws", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--out", type=Path, default=default_out)
+    parser.add_argument("--summary", action="store_true")
+    args = parser.parse_args(argv)
+    if args.summary:
+        write_summary(args.out, args.out.with_suffix(".md"))
+        return
+    threads()
+    for protocol in args.protocols:
+        for draw in args.draws:
+            row = measure(protocol, draw)
+            with args.out.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+            print(f"{protocol} draw {draw}: {report(row)}", flush=True)
+
+
+def draws_by_protocol(path):
+    """The rows of a :func:`run_draws` file, by protocol, for its summary.
+
+    Yields ``(protocol, rows, network, described)``: the protocol's rows by
+    draw, their errors of the network alone (``row["network"]``) and a
+    sentence naming the draws, that error and the median fit time.
+    """
+    rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    for protocol in dict.fromkeys(r["protocol"] for r in rows):
+        own = sorted((r for r in rows if r["protocol"] == protocol), key=lambda r: r["draw"])
+        network = np.array([r["network"] for r in own])
+        yield protocol, own, network, (
+            f"{len(own)} draws ({' '.join(str(r['draw']) for r in own)}); the network alone "
+            f"{mean_sd(network)}; median fit {np.median([r['fit_seconds'] for r in own]):.0f} s.")

@@ -17,17 +17,14 @@ Usage::
     python benchmarks/neighbour_vote.py --summary
 """
 
-import argparse
-import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _protocols import PROTOCOLS, mean_sd, split, threads
+from _protocols import draws_by_protocol, fit_defaults, run_draws
 
 from skshot import ShotVAEClassifier, voting
 
@@ -38,13 +35,7 @@ WEIGHTS = [0.35, 0.5, 0.65, 0.8, 1.0]
 
 def measure(protocol, draw):
     """The validation error (%) of the network alone and of each grid pair, one fit."""
-    shape, _ = PROTOCOLS[protocol]
-    params = {"input_shape": shape} if protocol.startswith("fmnist") else {}
-    X_fit, y_partial, X_val, y_val, _ = split(protocol, draw)
-    clf = ShotVAEClassifier(random_state=draw, **params)
-    start = time.perf_counter()
-    clf.fit(X_fit, y_partial)
-    seconds = time.perf_counter() - start
+    clf, _, X_val, labels, seconds = fit_defaults(protocol, draw)
 
     # the network's q(y|x) and the neighbours once; each pair from them, as predict_proba does
     default = clf.get_params()
@@ -52,7 +43,6 @@ def measure(protocol, draw):
     queries = torch.from_numpy(X_val.reshape(len(X_val), -1))
     nearest = voting.nearest_samples(queries, torch.from_numpy(clf.X_), max(NEIGHBORS))
     distributions = torch.from_numpy(clf.label_distributions_)
-    labels = np.searchsorted(clf.classes_, y_val)
 
     def error(proba):
         return 100.0 * float(np.mean(np.argmax(proba, axis=1) != labels))
@@ -73,8 +63,6 @@ def measure(protocol, draw):
 
 
 def write_summary(path, out):
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    protocols = list(dict.fromkeys(r["protocol"] for r in rows))
     lines = [
         "# The vote of the nearest training samples: `vote_neighbors` and `vote_weight`", "",
         ("Written by `python benchmarks/neighbour_vote.py --summary`. Validation error in % "
@@ -83,13 +71,8 @@ def write_summary(path, out):
         "with the network alone (`vote_neighbors=0`) and with each pair of neighbours `k` "
         "and vote share `w` (`vote_weight`); in brackets, the draws on which the pair was "
         "lower / higher than the network alone. The fit does not depend on the pair."), ""]
-    for protocol in protocols:
-        own = sorted((r for r in rows if r["protocol"] == protocol), key=lambda r: r["draw"])
-        network = np.array([r["network"] for r in own])
-        lines += [f"## {protocol}", "",
-                  (f"{len(own)} draws ({' '.join(str(r['draw']) for r in own)}); the network "
-                  f"alone {mean_sd(network)}; median fit "
-                  f"{np.median([r['fit_seconds'] for r in own]):.0f} s."), "",
+    for protocol, own, network, described in draws_by_protocol(path):
+        lines += [f"## {protocol}", "", described, "",
                   "| k | " + " | ".join(f"w = {w}" for w in WEIGHTS) + " |",
                   "| --- |" + " --- |" * len(WEIGHTS)]
         for k in NEIGHBORS:
@@ -104,23 +87,10 @@ def write_summary(path, out):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--protocols", nargs="+", choices=list(PROTOCOLS), default=[])
-    parser.add_argument("--draws", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--out", type=Path, default=RESULTS / "neighbour_vote.jsonl")
-    parser.add_argument("--summary", action="store_true")
-    args = parser.parse_args(argv)
-    if args.summary:
-        write_summary(args.out, args.out.with_suffix(".md"))
-        return
-    threads()
-    for protocol in args.protocols:
-        for draw in args.draws:
-            row = measure(protocol, draw)
-            with args.out.open("a") as f:
-                f.write(json.dumps(row) + "\n")
-            print(f"{protocol} draw {draw}: network {row['network']:.2f} %, "
-                  f"k=10 w=0.5 {row['grid']['10,0.5']:.2f} %", flush=True)
+    run_draws(__doc__.split("\n")[0], measure, write_summary,
+              lambda row: f"network {row['network']:.2f} %, k=10 w=0.5 "
+                          f"{row['grid']['10,0.5']:.2f} %",
+              RESULTS / "neighbour_vote.jsonl", argv)
 
 
 if __name__ == "__main__":

@@ -59,7 +59,7 @@ FORMAT_VERSION = 1
 #: written without them, each with the value that does what the estimator did
 #: before it existed; :func:`load` gives a file that does not name one this value.
 ADDED_PARAMETERS = {"ot_drop_intrusions": False, "ot_intrusion_neighbors": 1,
-                    "vote_neighbors": 0}
+                    "vote_neighbors": 0, "vote_components": None}
 _FORMAT = "skshot.ShotVAEClassifier"
 _METADATA = "metadata.json"
 _WEIGHTS = "model.safetensors"
@@ -90,7 +90,8 @@ def save(estimator, path):
     the module's weights and buffers, the training history and the
     optimizer's state. ``X_``, the training samples whose labels vote with
     ``vote_neighbors > 0``, makes the file about as large as the training
-    data in float32; a model fitted with ``vote_neighbors=0`` has none. The
+    data in float32 (``vote_components=m`` keeps ``m`` coordinates per sample
+    instead); a model fitted with ``vote_neighbors=0`` has none. The
     loaded classifier therefore predicts as the saved one and a fit with
     ``warm_start=True`` continues its training. Not stored:
     parameters that are not plain data (a callable ``backbone``,
@@ -477,19 +478,41 @@ def _decode_attributes(path, metadata, arrays_bytes):
     if not isinstance(neighbors, int) or isinstance(neighbors, bool) or neighbors < 1:
         raise ValueError("The model file is damaged: ot_intrusion_neighbors_ must be a "
                          f"positive integer, got {neighbors!r:.40}.")
-    samples = attributes.setdefault("X_", None)  # absent in files written before it existed
+    # X_, vote_axes_ and vote_mean_ are absent in files written before they existed
+    samples = attributes.setdefault("X_", None)
+    axes = attributes.setdefault("vote_axes_", None)
+    mean = attributes.setdefault("vote_mean_", None)
+    n_features = attributes["n_features_in_"]
+    axes_valid = (_is_float32(axes) and axes.ndim == 2 and 1 <= len(axes) < n_features
+                  and axes.shape[1] == n_features and _is_float32(mean)
+                  and mean.shape == (n_features,) and samples is not None)
+    if (axes is not None or mean is not None) and not axes_valid:
+        raise ValueError(
+            "The model file is damaged: vote_axes_ must be a float32 array of fewer rows "
+            f"than n_features_in_ ({n_features!r:.40}) of n_features_in_ values, with "
+            "vote_mean_ a float32 array of n_features_in_ values and the samples X_, got "
+            f"vote_axes_ {_described(axes)} and vote_mean_ {_described(mean)}.")
     if samples is not None:
         distributions = attributes.get("label_distributions_")
         rows = len(distributions) if isinstance(distributions, np.ndarray) else None
-        if not isinstance(samples, np.ndarray) or samples.dtype != np.float32 \
-                or samples.shape != (rows, attributes["n_features_in_"]):
+        width, what = (n_features, "n_features_in_") if axes is None else (
+            len(axes), "vote_axes_' rows")
+        if not _is_float32(samples) or samples.shape != (rows, width):
             raise ValueError(
-                "The model file is damaged: X_ must be a float32 array of one row of "
-                f"n_features_in_ ({attributes['n_features_in_']!r:.40}) values per row of "
-                "label_distributions_, got "
-                f"{getattr(samples, 'dtype', type(samples).__name__)!s:.20} of shape "
-                f"{getattr(samples, 'shape', None)!r:.40}.")
+                f"The model file is damaged: X_ must be a float32 array of {what} "
+                f"({width!r:.40}) values per row of label_distributions_, got "
+                f"{_described(samples)}.")
     return attributes
+
+
+def _is_float32(value):
+    return isinstance(value, np.ndarray) and value.dtype == np.float32
+
+
+def _described(value):
+    """A stored attribute's dtype and shape, for an error message."""
+    return (f"{getattr(value, 'dtype', type(value).__name__)!s:.20} of shape "
+            f"{getattr(value, 'shape', None)!r:.40}")
 
 
 def _decode_array(path, name, entry, arrays):

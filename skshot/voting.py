@@ -11,6 +11,11 @@ user guide's :ref:`neighbour-vote`, :func:`blend`):
    ``label_distributions_``, one-hot at the given label of a labeled sample
    and ``q(y|x_j)`` of an unlabeled one (:func:`neighbour_vote`).
 
+With ``vote_components=m``, the distances are measured between the inputs'
+coordinates on the training samples' first ``m`` principal axes
+(:func:`principal_axes`, :func:`project`) instead, which cuts the search's
+cost and the stored samples by a factor ``n_features / m``.
+
 This is the inductive step of :class:`sklearn.semi_supervised.LabelSpreading`
 (a new sample takes the labels of the training samples near it) with the
 network's labels of the training samples in place of diffused ones. The
@@ -25,7 +30,8 @@ import math
 
 import torch
 
-__all__ = ["blend", "log_blend", "nearest_samples", "neighbour_vote"]
+__all__ = ["blend", "log_blend", "nearest_samples", "neighbour_vote", "principal_axes",
+           "project"]
 
 
 def nearest_samples(queries, references, n_neighbors, chunk_size=None):
@@ -66,6 +72,68 @@ def nearest_samples(queries, references, n_neighbors, chunk_size=None):
     if not indices:
         return torch.empty((0, n_neighbors), dtype=torch.long, device=references.device)
     return torch.cat(indices)
+
+
+def principal_axes(samples, n_components, chunk_size=4096):
+    """The mean and the first ``n_components`` principal axes of ``samples``.
+
+    The axes are the eigenvectors of the samples' scatter matrix
+    ``sum_i (x_i - mean)(x_i - mean)^T`` with the largest eigenvalues,
+    computed in float64 from chunks of rows, so the ``n * f`` samples are
+    never copied whole.
+
+    Parameters
+    ----------
+    samples : torch.Tensor of shape (n, f)
+    n_components : int
+        ``m``, between 1 and ``f``.
+    chunk_size : int, default=4096
+        Rows added to the scatter matrix at a time.
+
+    Returns
+    -------
+    mean : torch.Tensor of shape (f,)
+        float32.
+    axes : torch.Tensor of shape (m, f)
+        float32 orthonormal rows, by decreasing variance; each row's entry of
+        largest magnitude is positive, so the signs do not depend on the
+        eigensolver.
+    """
+    n, f = samples.shape
+    if not 1 <= n_components <= f:
+        raise ValueError(f"n_components must lie in [1, {f}] for {f} features, "
+                         f"got {n_components}")
+    if n < 1:
+        raise ValueError("principal_axes needs at least one sample")
+    chunks = range(0, n, chunk_size)
+    mean = sum(samples[s:s + chunk_size].double().sum(dim=0) for s in chunks) / n
+    scatter = torch.zeros((f, f), dtype=torch.float64, device=samples.device)
+    for start in chunks:
+        centred = samples[start:start + chunk_size].double() - mean
+        scatter += centred.T @ centred
+    _, vectors = torch.linalg.eigh(scatter)  # eigenvalues ascending
+    axes = vectors.flip(dims=[1])[:, :n_components].T
+    largest = axes.abs().argmax(dim=1, keepdim=True)
+    axes = axes * torch.sign(axes.gather(1, largest))
+    return mean.float(), axes.float().contiguous()
+
+
+def project(samples, mean, axes):
+    """The coordinates of ``samples`` on ``axes`` through ``mean``: ``(x - mean) @ axes.T``.
+
+    Parameters
+    ----------
+    samples : torch.Tensor of shape (n, f)
+    mean : torch.Tensor of shape (f,)
+    axes : torch.Tensor of shape (m, f)
+        :func:`principal_axes`.
+
+    Returns
+    -------
+    torch.Tensor of shape (n, m)
+        float32.
+    """
+    return (samples.float() - mean) @ axes.T
 
 
 def neighbour_vote(distributions, indices):

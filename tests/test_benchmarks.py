@@ -498,8 +498,9 @@ def test_graph_students_uses_the_pseudo_labels_of_the_estimators_input_graph(mon
     assert all(0.0 <= float(c.split("±")[0]) <= 100.0 for c in cells)
 
 
-def test_neighbour_vote_script_measures_every_pair_from_one_fit(tmp_path, monkeypatch):
-    script = load_script("neighbour_vote")
+@pytest.fixture
+def short_fits(monkeypatch):
+    """Makes every fit 3 epochs long; returns the training sizes of the fits, and the real fit."""
     fits = []
     original_fit = ShotVAEClassifier.fit
 
@@ -508,11 +509,17 @@ def test_neighbour_vote_script_measures_every_pair_from_one_fit(tmp_path, monkey
         return original_fit(self.set_params(max_epochs=3), X, y)
 
     monkeypatch.setattr(ShotVAEClassifier, "fit", counting_fit)
+    return fits, original_fit
+
+
+def test_neighbour_vote_script_measures_every_pair_from_one_fit(tmp_path, short_fits):
+    script = load_script("neighbour_vote")
+    fits, original_fit = short_fits
     out = tmp_path / "vote.jsonl"
     script.main(["--protocols", "wine-30", "--draws", "0", "1", "--out", str(out)])
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(fits) == len(rows) == 2  # one fit per draw, every pair from it
-    X_fit, y_partial, X_val, y_val, _ = script.split("wine-30", 1)
+    X_fit, y_partial, X_val, y_val, _ = importlib.import_module("_protocols").split("wine-30", 1)
     clf = original_fit(ShotVAEClassifier(random_state=1, max_epochs=3), X_fit, y_partial)
     for k in script.NEIGHBORS:
         for w in script.WEIGHTS:
@@ -526,3 +533,29 @@ def test_neighbour_vote_script_measures_every_pair_from_one_fit(tmp_path, monkey
     assert "## wine-30" in table and "2 draws (0 1)" in table
     assert sum(line.startswith("| ") and "(" in line for line in table.splitlines()) == len(
         script.NEIGHBORS)
+
+
+def test_vote_components_script_measures_the_estimators_vote_in_each_space(tmp_path,
+                                                                          short_fits):
+    script = load_script("vote_components")
+    fits, original_fit = short_fits
+    out = tmp_path / "components.jsonl"
+    script.main(["--protocols", "digits300-50", "--draws", "1", "--out", str(out)])
+    (row,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(fits) == 1  # one fit, every space from it
+    assert list(row["spaces"]) == ["input", "axes 16", "axes 32", "latent z"]  # 64 pixels
+    X_fit, y_partial, X_val, y_val, _ = importlib.import_module("_protocols").split("digits300-50", 1)
+    for m in (None, 16, 32):
+        clf = original_fit(ShotVAEClassifier(random_state=1, max_epochs=3, vote_components=m),
+                           X_fit, y_partial)
+        name = "input" if m is None else f"axes {m}"
+        assert row["spaces"][name]["dimensions"] == (m or 64)
+        assert row["spaces"][name]["error"] == pytest.approx(
+            100.0 * np.mean(clf.predict(X_val) != y_val))
+    assert row["network"] == pytest.approx(
+        100.0 * np.mean(clf.set_params(vote_neighbors=0).predict(X_val) != y_val))
+    assert row["spaces"]["latent z"]["dimensions"] == clf.latent_dim
+    script.main(["--summary", "--out", str(out)])
+    table = out.with_suffix(".md").read_text()
+    assert "## digits300-50" in table and "1 draws (1)" in table
+    assert sum(line.startswith("| axes ") for line in table.splitlines()) == 2

@@ -6,6 +6,7 @@ import copy
 import numpy as np
 import pytest
 from conftest import FAST, hide_labels
+from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 
 from skshot import ShotVAEClassifier
@@ -106,3 +107,46 @@ def test_images_vote_as_their_flattened_rows(digits):
     expected = (network_alone(clf).predict_proba(X[:20])
                 + clf.label_distributions_[neighbours].mean(axis=1)) / 2
     np.testing.assert_allclose(clf.predict_proba(X[:20]), expected, rtol=1e-6, atol=1e-9)
+
+
+def test_vote_components_measure_distances_on_the_principal_axes(digits):
+    X, y = digits
+    X, y = X[:300].reshape(-1, 1, 8, 8), y[:300]
+    y_partial = hide_labels(y, 3)
+    params = {**FAST, "max_epochs": 1, "vote_neighbors": 4}
+    clf = ShotVAEClassifier(**params, vote_components=10).fit(X, y_partial)
+    rows = X.reshape(len(X), -1)
+    assert clf.X_.shape == (300, 10) and clf.X_.dtype == np.float32
+    assert clf.vote_axes_.shape == (10, 64) and clf.vote_mean_.shape == (64,)
+    pca = PCA(n_components=10, svd_solver="full").fit(rows.astype(np.float64))
+    coordinates = pca.transform(rows)
+    neighbours = NearestNeighbors(n_neighbors=4).fit(coordinates).kneighbors(
+        coordinates[:40], return_distance=False)
+    expected = (network_alone(clf).predict_proba(X[:40])
+                + clf.label_distributions_[neighbours].mean(axis=1)) / 2
+    np.testing.assert_allclose(clf.predict_proba(X[:40]), expected, rtol=1e-6, atol=1e-9)
+    # the training is the same; only the space of the vote's distances differs
+    exact = ShotVAEClassifier(**params).fit(X, y_partial)
+    np.testing.assert_array_equal(exact.label_distributions_, clf.label_distributions_)
+    assert exact.vote_axes_ is None and exact.vote_mean_ is None
+    assert not np.allclose(exact.predict_proba(X), clf.predict_proba(X))
+
+
+def test_vote_components_of_at_least_every_feature_keep_the_inputs(data):
+    X, _, y_partial, _ = data
+    for params in ({"vote_components": X.shape[1]}, {"vote_components": 50},
+                   {"vote_components": 1, "vote_neighbors": 0}):
+        clf = ShotVAEClassifier(**{**FAST, "max_epochs": 1, **params}).fit(X, y_partial)
+        assert clf.vote_axes_ is None and clf.vote_mean_ is None
+        if clf.vote_neighbors:
+            np.testing.assert_array_equal(clf.X_, X)
+        else:
+            assert clf.X_ is None
+
+
+def test_a_bad_vote_components_is_refused(data):
+    X, _, y_partial, _ = data
+    for value in (0, 2.5, "64"):
+        with pytest.raises(ValueError, match="'vote_components' parameter of "
+                                             "ShotVAEClassifier must be"):
+            ShotVAEClassifier(**FAST, vote_components=value).fit(X, y_partial)

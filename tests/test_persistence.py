@@ -177,8 +177,9 @@ def small_backbone(input_shape, latent_dim, n_classes):
 def assert_same_model(loaded, clf, X):
     assert type(loaded) is ShotVAEClassifier
     assert loaded.get_params() == clf.get_params()
-    for name in ("classes_", "transduction_", "label_distributions_", "X_"):
-        if getattr(clf, name) is None:  # X_ of a fit with vote_neighbors=0
+    for name in ("classes_", "transduction_", "label_distributions_", "X_", "vote_axes_",
+                 "vote_mean_"):
+        if getattr(clf, name) is None:  # X_ of a fit with vote_neighbors=0, ...
             assert getattr(loaded, name) is None, name
             continue
         np.testing.assert_array_equal(getattr(loaded, name), getattr(clf, name))
@@ -433,7 +434,8 @@ def wrong_shape_weights(path):
     (lambda path: rewrite(path, metadata=put(0, "attributes", "ot_intrusion_neighbors_")),
      "ot_intrusion_neighbors_ must be a positive integer, got 0"),
     (lambda path: rewrite(path, metadata=put("seven", "attributes", "X_")),
-     "X_ must be a float32 array of one row of n_features_in_ .* got str of shape None"),
+     ("X_ must be a float32 array of n_features_in_ .* values per row of "
+      "label_distributions_, got str of shape None")),
     (lambda path: rewrite(path, metadata=put("seven", "net", "seed")),
      "'seed' of metadata.json's net must be of type int"),
     (lambda path: rewrite(path, metadata=drop("sha256", "model.safetensors")),
@@ -501,7 +503,7 @@ def test_a_file_without_ot_drop_intrusions_loads_with_the_paper_s_ot_term(data, 
 
 
 @pytest.mark.parametrize("name", sorted(set(skshot.persistence.ADDED_PARAMETERS)
-                                         - {"vote_neighbors"}))
+                                         - {"vote_neighbors", "vote_components"}))
 def test_a_file_without_an_added_parameter_loads_with_its_earlier_behaviour(data, saved, name,
                                                                            tmp_path):
     X, _ = data
@@ -535,6 +537,36 @@ def test_a_file_without_the_vote_loads_predicting_with_the_network_alone(data, s
     assert loaded.X_ is None
     network = copy.deepcopy(clf).set_params(vote_neighbors=0)
     np.testing.assert_array_equal(loaded.predict_proba(X), network.predict_proba(X))
+
+
+def test_a_fit_with_vote_components_saves_the_projected_samples_and_loads(data, tmp_path):
+    X, y = data
+    clf = fit(X, y, max_epochs=2, vote_components=1)
+    assert clf.X_.shape == (len(X), 1) and clf.vote_axes_.shape == (1, X.shape[1])
+    path = tmp_path / "axes.skshot"
+    skshot.save(clf, path)
+    loaded = skshot.load(path)
+    assert_same_model(loaded, clf, X)
+
+    damaged = tmp_path / "damaged.skshot"
+    shutil.copy(path, damaged)
+    rewrite(damaged, metadata=put("seven", "attributes", "vote_axes_"))
+    with pytest.raises(ValueError, match=r"damaged: vote_axes_ must be a float32 array of fewer "
+                                         r"rows than n_features_in_ \(2\) .* got vote_axes_ str"):
+        skshot.load(damaged)
+
+
+def test_a_file_without_vote_components_loads_with_the_inputs_distances(data, saved, tmp_path):
+    X, _ = data
+    clf, original = saved
+    assert clf.vote_components is None and clf.vote_neighbors > 0
+    path = tmp_path / "old.skshot"
+    shutil.copy(original, path)
+    rewrite(path, metadata=lambda meta: [meta["params"].pop("vote_components")] + [
+        meta["attributes"].pop(name) for name in ("vote_axes_", "vote_mean_")])
+    loaded = skshot.load(path)
+    assert loaded.vote_components is None and loaded.vote_axes_ is None
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
 
 
 def test_a_fit_without_the_vote_saves_no_samples_and_loads(data, tmp_path):

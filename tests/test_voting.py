@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 
 from skshot import voting
@@ -40,6 +41,47 @@ def test_nearest_samples_of_no_queries_and_a_bad_number_of_neighbours(points):
     for k in (0, len(references) + 1):
         with pytest.raises(ValueError, match=r"n_neighbors must lie in \[1, 40\]"):
             voting.nearest_samples(refs, refs, k)
+
+
+@pytest.fixture
+def correlated():
+    """Samples whose variances differ along every axis, so the principal axes are unique."""
+    rng = np.random.RandomState(1)
+    mixing = rng.normal(size=(6, 6)) * np.array([5.0, 3.0, 2.0, 1.0, 0.5, 0.2])[:, None]
+    return (rng.normal(size=(200, 6)) @ mixing + 3.0).astype(np.float32)
+
+
+@pytest.mark.parametrize("chunk_size", [7, 4096])
+def test_principal_axes_are_scikit_learns_pca_up_to_sign(correlated, chunk_size):
+    mean, axes = voting.principal_axes(torch.from_numpy(correlated), 3, chunk_size=chunk_size)
+    pca = PCA(n_components=3, svd_solver="full").fit(correlated.astype(np.float64))
+    assert mean.dtype == axes.dtype == torch.float32 and axes.shape == (3, 6)
+    np.testing.assert_allclose(mean.numpy(), pca.mean_, rtol=1e-5, atol=1e-5)
+    signs = np.sign(np.sum(axes.numpy() * pca.components_, axis=1))
+    np.testing.assert_allclose(axes.numpy(), signs[:, None] * pca.components_, atol=1e-5)
+    np.testing.assert_allclose(axes.numpy() @ axes.numpy().T, np.eye(3), atol=1e-6)
+    largest = axes.numpy()[np.arange(3), np.abs(axes.numpy()).argmax(axis=1)]
+    assert np.all(largest > 0)  # the sign convention, whatever the eigensolver returned
+    projected = voting.project(torch.from_numpy(correlated), mean, axes).numpy()
+    np.testing.assert_allclose(projected, pca.transform(correlated) * signs, rtol=1e-4,
+                               atol=1e-3)
+
+
+def test_all_principal_axes_keep_the_distances(correlated):
+    mean, axes = voting.principal_axes(torch.from_numpy(correlated), 6)
+    projected = voting.project(torch.from_numpy(correlated), mean, axes).numpy()
+    def squared_distances(a):
+        return ((a[:, None, :].astype(np.float64) - a[None, :, :]) ** 2).sum(axis=-1)
+    np.testing.assert_allclose(squared_distances(projected), squared_distances(correlated),
+                               rtol=1e-4, atol=1e-2)
+
+
+def test_principal_axes_of_a_bad_number_of_components(correlated):
+    for m in (0, 7):
+        with pytest.raises(ValueError, match=r"n_components must lie in \[1, 6\] for 6 "):
+            voting.principal_axes(torch.from_numpy(correlated), m)
+    with pytest.raises(ValueError, match="at least one sample"):
+        voting.principal_axes(torch.from_numpy(correlated[:0]), 2)
 
 
 def test_the_vote_is_the_mean_of_the_neighbours_distributions():
