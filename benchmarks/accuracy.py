@@ -42,7 +42,10 @@ is 5e-4), the user guide's advice for small tabular sets; ``"shot+intrusion-k1"`
 defaults with ``ot_intrusion_neighbors=1``, the behaviour of earlier versions (the default
 ``"auto"`` looks at three neighbours of a mix on the small sets and at one on Fashion-MNIST);
 ``"shot+image-vote"``, the defaults with a larger share for the vote of 7 nearest training
-samples (``vote_neighbors=7, vote_weight=0.8``), the user guide's option for small image sets.
+samples (``vote_neighbors=7, vote_weight=0.8``), the user guide's option for small image sets;
+``"shot+vote-axes64"``, the defaults with the vote's distances measured on the training
+samples' first 64 principal axes (``vote_components=64``), the option that cuts the vote's
+cost on images.
 
 Hyperparameters: for each protocol and method, the candidates of
 ``CANDIDATES`` are compared on a validation split carved from the training
@@ -96,7 +99,8 @@ VAE_METHODS = {"m2": "m2", "smooth-elbo": "smooth-elbo", "shot": "shot",
                "shot+early-stopping": "shot", "shot-3x+early-stopping": "shot",
                "shot+input-graph": "shot", "shot+input-graph-w1": "shot",
                "shot+weight-decay": "shot", "shot-3x+weight-decay": "shot",
-               "shot+intrusion-k1": "shot", "shot+image-vote": "shot"}
+               "shot+intrusion-k1": "shot", "shot+image-vote": "shot",
+               "shot+vote-axes64": "shot"}
 #: How many times the default training length each VAE method trains.
 LENGTH_FACTOR = {"shot-3x": 3, "shot-3x+early-stopping": 3, "shot-3x+weight-decay": 3}
 #: Parameters that a VAE method sets on top of the defaults and of its candidates.
@@ -110,12 +114,14 @@ METHOD_PARAMS = {"shot+propagation": {"propagation_weight": 1.0},
                  "shot-3x+weight-decay": {"weight_decay": 0.1},
                  "shot+intrusion-k1": {"ot_intrusion_neighbors": 1},
                  "shot+image-vote": {"vote_neighbors": 7, "vote_weight": 0.8},
+                 "shot+vote-axes64": {"vote_components": 64},
                  # the network on the labels alone: no vote of the unlabeled samples either
                  "labeled-only": {"vote_neighbors": 0}}
 #: Methods measured only when ``--methods`` names them (options, not defaults).
 OPTIONAL_METHODS = ["shot+propagation", "shot+early-stopping", "shot-3x+early-stopping",
                     "shot+input-graph", "shot+input-graph-w1", "shot+weight-decay",
-                    "shot-3x+weight-decay", "shot+intrusion-k1", "shot+image-vote"]
+                    "shot-3x+weight-decay", "shot+intrusion-k1", "shot+image-vote",
+                    "shot+vote-axes64"]
 METHODS = [*(m for m in VAE_METHODS if m not in OPTIONAL_METHODS), "LabelSpreading",
            "SelfTraining"]
 

@@ -13,8 +13,8 @@ user guide's :ref:`neighbour-vote`, :func:`blend`):
 
 With ``vote_components=m``, the distances are measured between the inputs'
 coordinates on the training samples' first ``m`` principal axes
-(:func:`principal_axes`, :func:`project`) instead, which cuts the search's
-cost and the stored samples by a factor ``n_features / m``.
+(:func:`principal_axes`, :func:`project`) instead, which divides the stored
+samples and the distances' arithmetic by ``n_features / m``.
 
 This is the inductive step of :class:`sklearn.semi_supervised.LabelSpreading`
 (a new sample takes the labels of the training samples near it) with the

@@ -166,6 +166,10 @@ def test_accuracy_script_measures_the_image_vote_option_only_on_request():
     defaults = accuracy.ShotVAEClassifier()
     assert (plain.vote_neighbors, plain.vote_weight) == (defaults.vote_neighbors,
                                                          defaults.vote_weight) == (10, 0.5)
+    assert "shot+vote-axes64" not in accuracy.METHODS
+    axes = accuracy.make_model("shot+vote-axes64", "digits", {}, "auto", 0, 100)
+    assert axes.vote_components == 64 and plain.vote_components is None
+    assert axes.get_params() == {**plain.get_params(), "vote_components": 64}
 
 
 def test_accuracy_table_resolves_auto_defaults_on_each_protocol_s_training_size():
