@@ -1011,10 +1011,10 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         """``X_``, ``vote_mean_`` and ``vote_axes_``: what the vote searches, kept at the fit."""
         if self.vote_neighbors == 0:
             return None, None, None
-        samples = np.array(X, dtype=np.float32, copy=True)
-        if self.vote_components is None or self.vote_components >= samples.shape[1]:
-            return samples, None, None
-        samples = torch.from_numpy(samples)
+        if self.vote_components is None or self.vote_components >= X.shape[1]:
+            # a copy: the user's array may change after the fit
+            return np.array(X, dtype=np.float32, copy=True), None, None
+        samples = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
         mean, axes = principal_axes(samples, self.vote_components)
         return project(samples, mean, axes).numpy(), mean.numpy(), axes.numpy()
 
