@@ -15,10 +15,17 @@ space below with the functions the estimator uses
 - ``axes m``: ``vote_components=m``;
 - ``latent z``: the posterior mean of ``q(z|x)`` (:meth:`transform`), which
   the estimator does not offer; measured to see whether the network's code
-  is a better space for the vote than its inputs.
+  is a better space for the vote than its inputs;
+- ``cosine``: the inputs scaled to unit length, so that the nearest are those
+  of the largest cosine similarity (as in the graph of the estimator's label
+  propagation, :func:`skshot.propagation.knn_affinity`); ``centred cosine``:
+  the same after subtracting the training samples' mean. Neither is offered by the
+  estimator; measured to see whether the angle between inputs follows the
+  classes better than their distance.
 
-One JSON line per fit is appended to ``results/vote_components.jsonl``;
-``--summary`` writes ``results/vote_components.md``: per protocol and space,
+One JSON line per fit is appended to ``results/vote_components.jsonl``
+(the rows with the cosine spaces: ``--out results/vote_spaces.jsonl``);
+``--summary`` writes the ``.md`` beside it: per protocol and space,
 the mean validation error over the draws, on how many draws it was lower and
 higher than the network alone, and the median time to search the validation
 samples' neighbours among the training samples.
@@ -58,6 +65,11 @@ def spaces(clf, X_fit, X_val):
         yield f"axes {m}", references, voting.project(val_rows, mean, axes), seconds
     yield ("latent z", torch.from_numpy(clf.transform(X_fit)),
            torch.from_numpy(clf.transform(X_val)), 0.0)
+    yield ("cosine", torch.nn.functional.normalize(fit_rows.float(), dim=1),
+           torch.nn.functional.normalize(val_rows.float(), dim=1), 0.0)
+    mean = fit_rows.double().mean(dim=0).float()
+    yield ("centred cosine", torch.nn.functional.normalize(fit_rows.float() - mean, dim=1),
+           torch.nn.functional.normalize(val_rows.float() - mean, dim=1), 0.0)
 
 
 def measure(protocol, draw):
@@ -90,15 +102,17 @@ def measure(protocol, draw):
 
 def write_summary(path, out):
     lines = [
-        "# The vote's distances in other spaces: `vote_components`", "",
+        f"# The vote's distances in other spaces: `vote_components` (`{Path(path).name}`)", "",
         ("Written by `python benchmarks/vote_components.py --summary`. Validation error in % "
          "(validation splits of the training data, never a test split; mean ± sd over the "
          "label draws) of one fit per draw with the estimator's defaults, predicting with the "
          "network alone (`vote_neighbors=0`) and with the default vote (its neighbours and "
          "share) whose distances are measured in each space: the inputs as given (the "
          "default), their coordinates on the training samples' first m principal axes "
-         "(`vote_components=m`), or the latent code's posterior mean (not offered by the "
-         "estimator). In brackets, the draws on which the vote was lower / higher than the "
+         "(`vote_components=m`), the latent code's posterior mean, or (in the rows that "
+         "have them) the inputs scaled to unit length, as given (`cosine`) or after "
+         "subtracting the training samples' mean (`centred cosine`); the last three are not "
+         "offered by the estimator. In brackets, the draws on which the vote was lower / higher than the "
          "network alone. Search: median seconds to find the validation samples' neighbours "
          "among the training samples on one machine, with the threads the run had; "
          "projection: median seconds to compute the axes and project the training samples, "
@@ -109,7 +123,8 @@ def write_summary(path, out):
                    f"`vote_weight={own[0]['vote_weight']}`."), "",
                   "| space | dimensions | validation error | search (s) | projection (s) |",
                   "| --- | --- | --- | --- | --- |"]
-        for name in own[0]["spaces"]:
+        # rows of an earlier version lack the spaces added since: list those every row has
+        for name in (n for n in own[0]["spaces"] if all(n in r["spaces"] for r in own)):
             cells = [r["spaces"][name] for r in own]
             errors = np.array([c["error"] for c in cells])
             lines.append(

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from sklearn.neighbors import NearestNeighbors
 
 from skshot import ShotVAEClassifier
 from skshot._net import ShotVAENet
@@ -547,7 +548,8 @@ def test_vote_components_script_measures_the_estimators_vote_in_each_space(tmp_p
     script.main(["--protocols", "digits300-50", "--draws", "1", "--out", str(out)])
     (row,) = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(fits) == 1  # one fit, every space from it
-    assert list(row["spaces"]) == ["input", "axes 16", "axes 32", "latent z"]  # 64 pixels
+    assert list(row["spaces"]) == ["input", "axes 16", "axes 32", "latent z", "cosine",
+                                   "centred cosine"]  # 64 pixels: no axes 64 or 128
     X_fit, y_partial, X_val, y_val, _ = importlib.import_module("_protocols").split("digits300-50", 1)
     for m in (None, 16, 32):
         clf = original_fit(ShotVAEClassifier(random_state=1, max_epochs=3, vote_components=m),
@@ -559,7 +561,17 @@ def test_vote_components_script_measures_the_estimators_vote_in_each_space(tmp_p
     assert row["network"] == pytest.approx(
         100.0 * np.mean(clf.set_params(vote_neighbors=0).predict(X_val) != y_val))
     assert row["spaces"]["latent z"]["dimensions"] == clf.latent_dim
+    # the cosine spaces against scikit-learn's cosine neighbours, blended as predict_proba does
+    k, w = ShotVAEClassifier().vote_neighbors, ShotVAEClassifier().vote_weight
+    network = clf.set_params(vote_neighbors=0).predict_proba(X_val)
+    for name, origin in (("cosine", 0.0), ("centred cosine", X_fit.mean(axis=0))):
+        search = NearestNeighbors(n_neighbors=k, metric="cosine").fit(X_fit - origin)
+        nearest = search.kneighbors(X_val - origin, return_distance=False)
+        proba = (1 - w) * network + w * clf.label_distributions_[nearest].mean(axis=1)
+        assert row["spaces"][name]["error"] == pytest.approx(
+            100.0 * np.mean(clf.classes_[proba.argmax(axis=1)] != y_val))
     script.main(["--summary", "--out", str(out)])
     table = out.with_suffix(".md").read_text()
     assert "## digits300-50" in table and "1 draws (1)" in table
+    assert "| centred cosine | 64 |" in table
     assert sum(line.startswith("| axes ") for line in table.splitlines()) == 2
