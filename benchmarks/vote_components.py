@@ -65,11 +65,10 @@ def spaces(clf, X_fit, X_val):
         yield f"axes {m}", references, voting.project(val_rows, mean, axes), seconds
     yield ("latent z", torch.from_numpy(clf.transform(X_fit)),
            torch.from_numpy(clf.transform(X_val)), 0.0)
-    yield ("cosine", torch.nn.functional.normalize(fit_rows.float(), dim=1),
-           torch.nn.functional.normalize(val_rows.float(), dim=1), 0.0)
-    mean = fit_rows.double().mean(dim=0).float()
-    yield ("centred cosine", torch.nn.functional.normalize(fit_rows.float() - mean, dim=1),
-           torch.nn.functional.normalize(val_rows.float() - mean, dim=1), 0.0)
+    centre = fit_rows.double().mean(dim=0).float()
+    for name, origin in (("cosine", 0.0), ("centred cosine", centre)):
+        yield (name, torch.nn.functional.normalize(fit_rows.float() - origin, dim=1),
+               torch.nn.functional.normalize(val_rows.float() - origin, dim=1), 0.0)
 
 
 def measure(protocol, draw):
