@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from sklearn.neighbors import NearestNeighbors
+from sklearn.neighbors import KNeighborsRegressor, NearestNeighbors
 
 from skshot import ShotVAEClassifier
 from skshot._net import ShotVAENet
@@ -575,3 +575,68 @@ def test_vote_components_script_measures_the_estimators_vote_in_each_space(tmp_p
     assert "## digits300-50" in table and "1 draws (1)" in table
     assert "| centred cosine | 64 |" in table
     assert sum(line.startswith("| axes ") for line in table.splitlines()) == 2
+
+
+def test_vote_rules_inverse_distance_weights_let_exact_matches_vote_alone():
+    script = load_script("vote_rules")
+    weights = script.inverse_distance_weights(torch.tensor([[1.0, 2.0, 4.0], [0.0, 3.0, 0.0]]))
+    np.testing.assert_allclose(weights.numpy(), [[4 / 7, 2 / 7, 1 / 7], [0.5, 0.0, 0.5]])
+
+
+def test_vote_rules_script_measures_each_rule_against_scikit_learns_neighbours(tmp_path,
+                                                                              short_fits):
+    script = load_script("vote_rules")
+    fits, original_fit = short_fits
+    out = tmp_path / "rules.jsonl"
+    script.main(["--protocols", "digits300-50", "--draws", "1", "--out", str(out)])
+    (row,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(fits) == 1  # one fit, every rule from it
+    assert list(row["rules"]) == script.RULES
+    X_fit, y_partial, X_val, y_val, _ = importlib.import_module("_protocols").split(
+        "digits300-50", 1)
+    clf = original_fit(ShotVAEClassifier(random_state=1, max_epochs=3), X_fit, y_partial)
+    k, w = clf.vote_neighbors, clf.vote_weight
+
+    def error(vote):
+        proba = (1 - w) * clf.set_params(vote_neighbors=0).predict_proba(X_val) + w * vote
+        clf.set_params(vote_neighbors=k)
+        return 100.0 * np.mean(clf.classes_[proba.argmax(axis=1)] != y_val)
+
+    def regressor(targets, weights="uniform"):
+        return KNeighborsRegressor(n_neighbors=k, weights=weights).fit(X_fit, targets)
+
+    assert row["rules"]["mean"] == pytest.approx(100.0 * np.mean(clf.predict(X_val) != y_val))
+    assert row["network"] == pytest.approx(
+        100.0 * np.mean(clf.set_params(vote_neighbors=0).predict(X_val) != y_val))
+    clf.set_params(vote_neighbors=k)
+    assert row["rules"]["distance-weighted"] == pytest.approx(
+        error(regressor(clf.label_distributions_, "distance").predict(X_val)))
+    classes = np.eye(len(clf.classes_))[np.searchsorted(clf.classes_, clf.transduction_)]
+    assert row["rules"]["hard labels"] == pytest.approx(error(regressor(classes).predict(X_val)))
+    # two rounds: the unlabeled training samples' rows are the estimator's prediction for them
+    rows = np.where((y_partial != -1)[:, None], clf.label_distributions_,
+                    clf.predict_proba(X_fit))
+    assert row["rules"]["two rounds"] == pytest.approx(error(regressor(rows).predict(X_val)))
+    script.main(["--summary", "--out", str(out)])
+    table = out.with_suffix(".md").read_text()
+    assert "## digits300-50" in table and "1 draws (1)" in table
+    assert sum(line.startswith("| ") and " ± " in line for line in table.splitlines()) == len(
+        script.RULES)
+
+
+def test_fit_time_script_splits_a_default_fit_into_its_parts(tiny_fashion, tmp_path,
+                                                             short_fits):
+    script = load_script("fit_time")
+    fits, _ = short_fits
+    original = ShotVAENet.refresh_pseudo_labels
+    out = tmp_path / "fit_time.json"
+    script.main(["--n-samples", "200", "--out", str(out)])
+    assert ShotVAENet.refresh_pseudo_labels is original  # the timer is taken off again
+    result = json.loads(out.read_text())
+    assert fits == [200] and result["n_samples"] == 200
+    assert result["epochs"] == len(result["epoch_seconds"]) == 3
+    # propagation starts at the third epoch: one refresh in three epochs
+    assert len(result["refresh_seconds"]) == 1
+    assert sum(result["epoch_seconds"]) + sum(result["refresh_seconds"]) < result["fit_seconds"]
+    table = out.with_suffix(".md").read_text()
+    assert "| the fit |" in table and "| 1 label-propagation refreshes" in table
