@@ -175,6 +175,18 @@ def mean_sd(values):
     return f"{statistics.mean(values):.1f} ± {sd:.1f}"
 
 
+def error_cells(errors, *baselines):
+    """``"mean ± sd"`` of ``errors`` (two decimals), then ``"lower / higher"`` per baseline.
+
+    Each baseline is an array of the same draws' errors; the counts are the
+    draws on which ``errors`` were lower and higher than it.
+    """
+    errors = np.asarray(errors, dtype=float)
+    sd = errors.std(ddof=1) if len(errors) > 1 else 0.0
+    return [f"{errors.mean():.2f} ± {sd:.2f}"] + [
+        f"{int((errors < b).sum())} / {int((errors > b).sum())}" for b in baselines]
+
+
 def peer(name, protocol, params=None):
     """scikit-learn's semi-supervised estimators, as in ``accuracy.py``, with ``params``."""
     params = params or {}

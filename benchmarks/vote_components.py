@@ -44,7 +44,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _protocols import draws_by_protocol, fit_defaults, run_draws
+from _protocols import draws_by_protocol, error_cells, fit_defaults, run_draws
 
 from skshot import voting
 
@@ -125,11 +125,9 @@ def write_summary(path, out):
         # rows of an earlier version lack the spaces added since: list those every row has
         for name in (n for n in own[0]["spaces"] if all(n in r["spaces"] for r in own)):
             cells = [r["spaces"][name] for r in own]
-            errors = np.array([c["error"] for c in cells])
+            mean_sd, counts = error_cells([c["error"] for c in cells], network)
             lines.append(
-                f"| {name} | {cells[0]['dimensions']} | {errors.mean():.2f} ± "
-                f"{errors.std(ddof=1) if len(errors) > 1 else 0.0:.2f} "
-                f"({int((errors < network).sum())} / {int((errors > network).sum())}) | "
+                f"| {name} | {cells[0]['dimensions']} | {mean_sd} ({counts}) | "
                 f"{np.median([c['search_seconds'] for c in cells]):.2f} | "
                 f"{np.median([c['project_seconds'] for c in cells]):.2f} |")
         lines.append("")

@@ -44,7 +44,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _protocols import draws_by_protocol, fit_defaults, run_draws, split
+from _protocols import draws_by_protocol, error_cells, fit_defaults, run_draws, split
 
 from skshot import voting
 
@@ -127,11 +127,8 @@ def write_summary(path, out):
         mean_rule = np.array([r["rules"]["mean"] for r in own])
         for name in RULES:
             errors = np.array([r["rules"][name] for r in own])
-            lines.append(
-                f"| {name} | {errors.mean():.2f} ± "
-                f"{errors.std(ddof=1) if len(errors) > 1 else 0.0:.2f} | {int((errors < network).sum())} / "
-                f"{int((errors > network).sum())} | {int((errors < mean_rule).sum())} / "
-                f"{int((errors > mean_rule).sum())} |")
+            lines.append(f"| {name} | " + " | ".join(error_cells(errors, network, mean_rule))
+                         + " |")
         lines.append("")
     out.write_text("\n".join(lines))
 
