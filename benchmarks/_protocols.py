@@ -295,6 +295,28 @@ def fit_defaults(protocol, draw):
     return clf, X_fit, X_val, np.searchsorted(clf.classes_, y_val), time.perf_counter() - start
 
 
+def fit_for_vote(protocol, draw):
+    """One fit of the defaults for a study of their vote: ``(clf, X_fit, X_val, error, network, row)``.
+
+    ``error(proba)`` is the validation error (%) of class distributions over
+    ``clf.classes_``; ``network`` the validation samples' ``q(y|x)`` alone
+    (``vote_neighbors=0``, restored afterwards), a float64 tensor; ``row`` the
+    keys every such study's JSON line has.
+    """
+    clf, X_fit, X_val, labels, fit_seconds = fit_defaults(protocol, draw)
+
+    def error(proba):
+        return 100.0 * float(np.mean(np.argmax(proba, axis=1) != labels))
+
+    k = clf.vote_neighbors
+    network = torch.from_numpy(clf.set_params(vote_neighbors=0).predict_proba(X_val))
+    clf.set_params(vote_neighbors=k)
+    row = {"protocol": protocol, "draw": draw, "fit_seconds": fit_seconds,
+           "vote_neighbors": k, "vote_weight": clf.vote_weight,
+           "network": error(network.numpy())}
+    return clf, X_fit, X_val, error, network, row
+
+
 def run_draws(description, measure, write_summary, report, default_out, argv=None):
     """The command line of a script that measures one fit per protocol and draw.
 

@@ -44,7 +44,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _protocols import draws_by_protocol, error_cells, fit_defaults, run_draws
+from _protocols import draws_by_protocol, error_cells, fit_for_vote, run_draws
 
 from skshot import voting
 
@@ -73,19 +73,11 @@ def spaces(clf, X_fit, X_val):
 
 def measure(protocol, draw):
     """The validation error (%) of the network alone and of the default vote in each space."""
-    clf, X_fit, X_val, labels, fit_seconds = fit_defaults(protocol, draw)
+    clf, X_fit, X_val, error, network, row = fit_for_vote(protocol, draw)
     assert clf.vote_components is None
-
-    def error(proba):
-        return 100.0 * float(np.mean(np.argmax(proba, axis=1) != labels))
-
     k, weight = clf.vote_neighbors, clf.vote_weight
-    network = torch.from_numpy(clf.set_params(vote_neighbors=0).predict_proba(X_val))
-    clf.set_params(vote_neighbors=k)
     distributions = torch.from_numpy(clf.label_distributions_)
-    row = {"protocol": protocol, "draw": draw, "fit_seconds": fit_seconds,
-           "vote_neighbors": k, "vote_weight": weight, "network": error(network.numpy()),
-           "spaces": {}}
+    row["spaces"] = {}
     for name, references, queries, project_seconds in spaces(clf, X_fit, X_val):
         start = time.perf_counter()
         nearest = voting.nearest_samples(queries, references, k)

@@ -44,7 +44,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _protocols import draws_by_protocol, error_cells, fit_defaults, run_draws, split
+from _protocols import draws_by_protocol, error_cells, fit_for_vote, run_draws, split
 
 from skshot import voting
 
@@ -87,19 +87,11 @@ def votes(clf, X_fit, labeled, X_val, k, weight):
 
 def measure(protocol, draw):
     """The validation error (%) of the network alone and of the default vote under each rule."""
-    clf, X_fit, X_val, labels, fit_seconds = fit_defaults(protocol, draw)
+    clf, X_fit, X_val, error, network, row = fit_for_vote(protocol, draw)
     labeled = split(protocol, draw)[1] != -1
-
-    def error(proba):
-        return 100.0 * float(np.mean(np.argmax(proba, axis=1) != labels))
-
     k, weight = clf.vote_neighbors, clf.vote_weight
-    network = torch.from_numpy(clf.set_params(vote_neighbors=0).predict_proba(X_val))
-    clf.set_params(vote_neighbors=k)
-    row = {"protocol": protocol, "draw": draw, "fit_seconds": fit_seconds,
-           "vote_neighbors": k, "vote_weight": weight, "network": error(network.numpy()),
-           "rules": {name: error(voting.blend(network, vote, weight).numpy())
-                     for name, vote in votes(clf, X_fit, labeled, X_val, k, weight)}}
+    row["rules"] = {name: error(voting.blend(network, vote, weight).numpy())
+                    for name, vote in votes(clf, X_fit, labeled, X_val, k, weight)}
     # the estimator's own prediction is the mean rule's
     assert abs(error(clf.predict_proba(X_val)) - row["rules"]["mean"]) < 1e-9
     return row
