@@ -640,3 +640,22 @@ def test_fit_time_script_splits_a_default_fit_into_its_parts(tiny_fashion, tmp_p
     assert sum(result["epoch_seconds"]) + sum(result["refresh_seconds"]) < result["fit_seconds"]
     table = out.with_suffix(".md").read_text()
     assert "| the fit |" in table and "| 1 label-propagation refreshes" in table
+
+
+def test_throughput_raw_loop_and_flush_share(tiny_fashion):
+    """The raw loop trains the template's module with the estimator's flush of tiny numbers."""
+    throughput = load_script("throughput")
+    X, y = throughput.fashion(200)
+    fit = throughput.fit_throughput(X, y, epochs=1, repeats=1)
+    assert fit["n_samples"] == 200 and fit["raw_loop_samples_per_s"] > 0
+    assert 0 < fit["flush_share"] < 1
+    _, template = throughput.time_estimator_fit(X, y, 1)
+    calls = []
+    original = throughput.numerics.flush_negligible_
+    throughput.numerics.flush_negligible_ = lambda tensors: calls.append(list(tensors))
+    try:
+        throughput.time_raw_loop(X, y, 1, template)
+    finally:
+        throughput.numerics.flush_negligible_ = original
+    assert len(calls) == template.net_._n_train_batches
+    assert [p.shape for p in calls[0]] == [p.shape for p in template.net_.module_.parameters()]
