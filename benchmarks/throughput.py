@@ -5,7 +5,7 @@ Measures, in one run and side by side:
 1. training samples per second of ``ShotVAEClassifier.fit`` against a minimal
    hand-written PyTorch loop that computes the same loss on the same module
    with the same batches, the two alternated several times (ratio of medians);
-   Both set the tiny numbers to zero after each step (:mod:`skshot.numerics`),
+   both set the tiny numbers to zero after each step (:mod:`skshot.numerics`),
    whose share of a step is measured too;
 2. the optimal match's share of a training step (``objective="shot"``) at
    unlabeled batch sizes 128, 512 and 1024;
