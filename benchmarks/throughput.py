@@ -81,9 +81,7 @@ def time_raw_loop(X, y, epochs, template):
             loss, _ = objective(module, x_l, y_l, x_u, ot_weight=weight)
             loss.backward()
             optimizer.step()
-            numerics.flush_negligible_(module.parameters())
-            numerics.flush_subnormals_(v for state in optimizer.state.values()
-                                       for v in state.values() if torch.is_tensor(v))
+            numerics.flush_training_state_(module.parameters(), optimizer)
         float(loss.detach())  # one read per epoch, as the estimator does
     return time.perf_counter() - start
 

@@ -247,9 +247,7 @@ class ShotVAENet(NeuralNet):
         weights = [param for _, param in self.get_all_learnable_params()]
         if self.teacher_ is not None:
             weights.extend(self.teacher_.parameters())
-        numerics.flush_negligible_(weights)
-        numerics.flush_subnormals_(value for state in self.optimizer_.state.values()
-                                   for value in state.values() if torch.is_tensor(value))
+        numerics.flush_training_state_(weights, self.optimizer_)
 
     def backward(self, loss):
         """Backpropagate the step's loss."""

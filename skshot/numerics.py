@@ -18,7 +18,7 @@ changes no output, since its products are rounded away in any float32 sum
 with a term of ordinary size.
 
 After every training step on a CPU, :class:`skshot.ShotVAEClassifier` therefore sets to
-zero the weights of magnitude at most ``sqrt(tiny)`` (:func:`flush_negligible_`;
+zero (:func:`flush_training_state_`) the weights of magnitude at most ``sqrt(tiny)`` (:func:`flush_negligible_`;
 the product of two such numbers is below ``tiny``, the smallest normal
 number) and the optimizer state's subnormal entries (:func:`flush_subnormals_`;
 its second moments are squares of gradients and legitimately small, so only
@@ -31,7 +31,7 @@ import math
 
 import torch
 
-__all__ = ["flush_negligible_", "flush_subnormals_"]
+__all__ = ["flush_negligible_", "flush_subnormals_", "flush_training_state_"]
 
 
 @torch.no_grad()
@@ -72,3 +72,18 @@ def flush_negligible_(tensors):
         Changed in place; tensors that require gradients (parameters) too.
     """
     _flush_at_most_(tensors, lambda dtype: math.sqrt(torch.finfo(dtype).tiny))
+
+
+def flush_training_state_(weights, optimizer):
+    """After an optimizer's step: :func:`flush_negligible_` on the weights, :func:`flush_subnormals_` on its state.
+
+    Parameters
+    ----------
+    weights : iterable of torch.Tensor
+        The trained weights (and any kept copies of them, such as a mean teacher's).
+    optimizer : torch.optim.Optimizer
+        Every tensor of its per-parameter state is looked at.
+    """
+    flush_negligible_(weights)
+    flush_subnormals_(value for state in optimizer.state.values() for value in state.values()
+                      if torch.is_tensor(value))

@@ -540,14 +540,21 @@ def test_neighbour_vote_script_measures_every_pair_from_one_fit(tmp_path, short_
         script.NEIGHBORS)
 
 
-def test_vote_components_script_measures_the_estimators_vote_in_each_space(tmp_path,
-                                                                          short_fits):
-    script = load_script("vote_components")
+def one_draw_row(name, tmp_path, short_fits):
+    """``(script, row, unpatched fit, rows file)`` of script ``name`` run on one draw of
+    300 digits, after checking that the row came from one fit."""
+    script = load_script(name)
     fits, original_fit = short_fits
-    out = tmp_path / "components.jsonl"
+    out = tmp_path / f"{name}.jsonl"
     script.main(["--protocols", "digits300-50", "--draws", "1", "--out", str(out)])
     (row,) = [json.loads(line) for line in out.read_text().splitlines()]
-    assert len(fits) == 1  # one fit, every space from it
+    assert len(fits) == 1  # one fit, every variant from it
+    return script, row, original_fit, out
+
+
+def test_vote_components_script_measures_the_estimators_vote_in_each_space(tmp_path,
+                                                                          short_fits):
+    script, row, original_fit, out = one_draw_row("vote_components", tmp_path, short_fits)
     assert list(row["spaces"]) == ["input", "axes 16", "axes 32", "latent z", "cosine",
                                    "centred cosine"]  # 64 pixels: no axes 64 or 128
     X_fit, y_partial, X_val, y_val, _ = importlib.import_module("_protocols").split("digits300-50", 1)
@@ -585,12 +592,7 @@ def test_vote_rules_inverse_distance_weights_let_exact_matches_vote_alone():
 
 def test_vote_rules_script_measures_each_rule_against_scikit_learns_neighbours(tmp_path,
                                                                               short_fits):
-    script = load_script("vote_rules")
-    fits, original_fit = short_fits
-    out = tmp_path / "rules.jsonl"
-    script.main(["--protocols", "digits300-50", "--draws", "1", "--out", str(out)])
-    (row,) = [json.loads(line) for line in out.read_text().splitlines()]
-    assert len(fits) == 1  # one fit, every rule from it
+    script, row, original_fit, out = one_draw_row("vote_rules", tmp_path, short_fits)
     assert list(row["rules"]) == script.RULES
     X_fit, y_partial, X_val, y_val, _ = importlib.import_module("_protocols").split(
         "digits300-50", 1)
