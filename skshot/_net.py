@@ -245,8 +245,9 @@ class ShotVAENet(NeuralNet):
         (:mod:`skshot.numerics`).
         """
         weights = [param for _, param in self.get_all_learnable_params()]
-        if self.teacher_ is not None:
-            weights.extend(self.teacher_.parameters())
+        teacher = getattr(self, "teacher_", None)  # absent from pickles of earlier versions
+        if teacher is not None:
+            weights.extend(teacher.parameters())
         numerics.flush_training_state_(weights, self.optimizer_)
 
     def backward(self, loss):

@@ -1430,6 +1430,8 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         if "net_" in state:
             # skorch maps a net fitted on a GPU to the CPU when none is present.
             self.device_ = str(self.net_.compute_device)
+            # as skshot.load: a pickle of an earlier skshot can hold subnormal weights
+            self.net_.flush_tiny_numbers()
 
     @property
     def _n_features_out(self):

@@ -267,7 +267,11 @@ def load(path, *, device=None, **params):
     present and of the right shape), and the training history and the
     optimizer's state are restored: the loaded classifier predicts as the
     saved one did, and with ``warm_start=True`` a further ``fit`` continues
-    the training.
+    the training. As after every training step, weights of magnitude at most
+    about 1.1e-19 and subnormal entries of the optimizer's state are set to
+    zero on a CPU (:mod:`skshot.numerics`): a file written by an earlier
+    skshot, before training did so, can hold them, and they slow the
+    predictions down without changing them.
 
     Parameters
     ----------
@@ -624,5 +628,8 @@ def _rebuild_net(path, estimator, attributes, net_meta, weights, device):
     except (ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise ValueError(f"{path}: the stored optimizer state does not fit the network: "
                          f"{exc!r}") from None
+    # A file written before training flushed its tiny numbers can hold subnormal
+    # weights, which slow every prediction on a CPU and change none.
+    net.flush_tiny_numbers()
     net.history = History(history)
     return net

@@ -615,3 +615,36 @@ def test_the_moving_average_teacher_is_saved_and_restored(data, tmp_path):
     restored = pickle.loads(pickle.dumps(clf))
     torch.testing.assert_close(next(restored.net_.teacher_.parameters()),
                                next(clf.net_.teacher_.parameters()))
+
+
+def with_tiny_numbers(clf):
+    """``clf`` with tiny weights and optimizer state, as fits before the flush left them."""
+    weight = next(clf.net_.module_.parameters())
+    with torch.no_grad():
+        weight.view(-1)[:4] = torch.tensor([1e-40, -1e-30, 1e-20, 1e-10])
+    exp_avg_sq = clf.net_.optimizer_.state[weight]["exp_avg_sq"]
+    exp_avg_sq.view(-1)[:2] = torch.tensor([1e-40, 1e-30])
+    return weight, exp_avg_sq
+
+
+def assert_tiny_numbers_flushed(weight, exp_avg_sq):
+    # weights up to sqrt(tiny) ~ 1.1e-19 go, larger ones stay; of the state only subnormals
+    np.testing.assert_array_equal(weight.detach().view(-1)[:4].numpy(),
+                                  np.array([0, 0, 0, 1e-10], dtype=np.float32))
+    np.testing.assert_array_equal(exp_avg_sq.view(-1)[:2].numpy(), np.array([0, 1e-30], np.float32))
+
+
+@pytest.mark.parametrize("how", ["load", "pickle"])
+def test_tiny_numbers_of_an_earlier_model_are_flushed_when_it_is_read(data, tmp_path, how):
+    X, y = data
+    clf = fit(X, y, max_epochs=2)
+    with_tiny_numbers(clf)
+    expected = clf.predict_proba(X)
+    if how == "load":
+        skshot.save(clf, tmp_path / "clf.skshot")
+        loaded = skshot.load(tmp_path / "clf.skshot")
+    else:
+        loaded = pickle.loads(pickle.dumps(clf))
+    weight = next(loaded.net_.module_.parameters())
+    assert_tiny_numbers_flushed(weight, loaded.net_.optimizer_.state[weight]["exp_avg_sq"])
+    np.testing.assert_array_equal(loaded.predict_proba(X), expected)
