@@ -651,7 +651,14 @@ def test_throughput_raw_loop_and_flush_share(tiny_fashion):
     fit = throughput.fit_throughput(X, y, epochs=1, repeats=1)
     assert fit["n_samples"] == 200 and fit["raw_loop_samples_per_s"] > 0
     assert 0 < fit["flush_share"] < 1
-    _, template = throughput.time_estimator_fit(X, y, 1)
+    # the epochs are a part of the fit: its start and end are timed apart
+    assert fit["fit_overhead_seconds"] > 0
+    assert fit["fit_epochs_samples_per_s"] > fit["fit_samples_per_s"]
+    assert fit["epochs_ratio"] == pytest.approx(
+        fit["fit_epochs_samples_per_s"] / fit["raw_loop_samples_per_s"])
+    fit_seconds, epoch_seconds, template = throughput.time_estimator_fit(X, y, 1)
+    assert 0 < epoch_seconds < fit_seconds
+    assert epoch_seconds == pytest.approx(template.history_[0, "dur"])
     calls = []
     original = throughput.numerics.flush_negligible_
     throughput.numerics.flush_negligible_ = lambda tensors: calls.append(list(tensors))
