@@ -32,7 +32,17 @@ that share is the test split of ``accuracy.py``.
   classes of 2 clusters each, 1 % of the labels flipped; standardised),
   split as wine, 10 labels per class: a low-dimensional multi-class set
   whose validation split (210 samples) tells settings apart by smaller
-  differences than the bundled tabular sets can.
+  differences than the bundled tabular sets can;
+- ``cancerpoly-20``: the breast cancer data of ``cancer-20`` (the same test
+  split and draws) with every product of two of its standardised features
+  beside them (30 + 465 = 495 features, standardised again, the scalings
+  fitted on each draw's training samples): a tabular set with more features
+  than the vote's 64 principal axes;
+- ``synth200-40``: a fixed draw of :func:`sklearn.datasets.make_classification`
+  with 200 features (20 informative, 20 redundant, 160 of noise; 4 classes of
+  2 clusters each, ``class_sep=2``, 1 % of the labels flipped; standardised),
+  split as wine, 10 labels per class: many features of which few carry the
+  classes.
 """
 
 import argparse
@@ -54,7 +64,7 @@ from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 from sklearn.semi_supervised import LabelSpreading, SelfTrainingClassifier
 
 from skshot import ShotVAEClassifier
@@ -67,12 +77,13 @@ PROTOCOLS = {"fmnist-100": ((1, 28, 28), 10), "fmnist-1000": ((1, 28, 28), 100),
              "fmnist10k-100": ((1, 28, 28), 10),
              "digits-50": ((1, 8, 8), 5), "digits300-50": ((1, 8, 8), 5),
              "cancer-20": (None, 10), "wine-30": (None, 10), "iris-30": (None, 10),
-             "synth-40": (None, 10)}
+             "synth-40": (None, 10), "cancerpoly-20": (None, 10), "synth200-40": (None, 10)}
 
 #: Share of each small data set set aside as the test split of ``accuracy.py``
 #: (the same for every draw and seed), and the share of the rest held out for
 #: validation in each draw.
-SMALL_TEST = {"digits": 0.2, "cancer": 0.3, "wine": 0.3, "iris": 0.3, "synth": 0.3}
+SMALL_TEST = {"digits": 0.2, "cancer": 0.3, "wine": 0.3, "iris": 0.3, "synth": 0.3,
+              "cancerpoly": 0.3, "synth200": 0.3}
 SMALL_VALIDATION = SMALL_TEST
 #: Fashion-MNIST training images held out for validation.
 FMNIST_HELD_OUT = 10_000
@@ -94,9 +105,11 @@ def _fashion():
 
 def small_dataset(name):
     """``(X, y)`` of a small data set: ``"digits"`` (scaled to [0, 1]), ``"cancer"``, ``"wine"``,
-    ``"iris"``, ``"synth"`` (the same samples every call)."""
+    ``"iris"``, ``"synth"``, ``"cancerpoly"`` (the breast cancer samples as loaded: their
+    products are formed by :func:`scaler`), ``"synth200"`` (the same samples every call)."""
     loader = {"digits": load_digits, "cancer": load_breast_cancer, "wine": load_wine,
-              "iris": load_iris, "synth": _synthetic}[name]
+              "iris": load_iris, "synth": _synthetic, "cancerpoly": load_breast_cancer,
+              "synth200": _synthetic_many}[name]
     X, y = loader(return_X_y=True)
     return (X / 16.0 if name == "digits" else X).astype(np.float32), y
 
@@ -105,6 +118,25 @@ def _synthetic(return_X_y=True):
     """The fixed samples of ``synth-40``."""
     return make_classification(n_samples=1000, n_features=6, n_informative=4, n_redundant=1,
                                n_classes=4, n_clusters_per_class=2, random_state=0)
+
+
+def _synthetic_many(return_X_y=True):
+    """The fixed samples of ``synth200-40``."""
+    return make_classification(n_samples=1000, n_features=200, n_informative=20,
+                               n_redundant=20, n_classes=4, n_clusters_per_class=2,
+                               class_sep=2.0, random_state=0)
+
+
+def scaler(name):
+    """The unfitted transformer a small tabular set's samples pass through, fitted per draw.
+
+    Standardisation; for ``"cancerpoly"`` standardisation, every product of
+    two features beside them, and standardisation again.
+    """
+    if name == "cancerpoly":
+        return make_pipeline(StandardScaler(), PolynomialFeatures(2, include_bias=False),
+                             StandardScaler())
+    return StandardScaler()
 
 
 def small_test_split(name):
@@ -139,8 +171,8 @@ def split(protocol, draw):
                                                   train_size=DIGITS_SUBSETS[protocol],
                                                   stratify=y_fit, random_state=draw)
         if name != "digits":
-            scaler = StandardScaler().fit(X_fit)
-            X_fit, X_val = (scaler.transform(a).astype(np.float32) for a in (X_fit, X_val))
+            fitted = scaler(name).fit(X_fit)
+            X_fit, X_val = (fitted.transform(a).astype(np.float32) for a in (X_fit, X_val))
     y_partial = mask_labels(y_fit, n_per_class, random_state=draw)
     return X_fit, y_partial, X_val, y_val, y_fit
 

@@ -335,6 +335,33 @@ def test_synthetic_protocol_is_a_fixed_four_class_set_split_as_the_tabular_sets(
     np.testing.assert_allclose(X_fit.mean(axis=0), 0.0, atol=1e-5)  # standardised
 
 
+def test_many_feature_protocols_extend_the_tabular_sets_with_their_splits():
+    load_script("levers")  # puts the benchmarks folder on the path
+    protocols = importlib.import_module("_protocols")
+    X, y = protocols.small_dataset("synth200")
+    assert X.shape == (1000, 200) and X.dtype == np.float32 and len(np.unique(y)) == 4
+    np.testing.assert_array_equal(X, protocols.small_dataset("synth200")[0])
+    X_fit, y_partial, X_val, _, _ = protocols.split("synth200-40", 1)
+    assert (len(X_fit), len(X_val)) == (490, 210)
+    np.testing.assert_array_equal(np.bincount(y_partial[y_partial >= 0]), np.full(4, 10))
+    # the products of two features: the same samples, test split and labels as cancer-20
+    np.testing.assert_array_equal(protocols.small_test_split("cancerpoly")[3],
+                                  protocols.small_test_split("cancer")[3])
+    poly = protocols.split("cancerpoly-20", 2)
+    plain = protocols.split("cancer-20", 2)
+    for a, b in zip(poly[1:], plain[1:]):
+        if a.ndim == 1:
+            np.testing.assert_array_equal(a, b)
+    assert poly[0].shape == (len(plain[0]), 30 + 30 * 31 // 2)
+    # the first 30 columns are the standardised features themselves
+    np.testing.assert_allclose(poly[0][:, :30], plain[0], atol=1e-4)
+    np.testing.assert_allclose(poly[2][:, :30], plain[2], atol=1e-4)
+    products = poly[0][:, 30]  # feature 0 squared, standardised on the training samples
+    np.testing.assert_allclose([products.mean(), products.std()], [0.0, 1.0], atol=1e-4)
+    squared = plain[0][:, 0].astype(np.float64) ** 2
+    np.testing.assert_allclose(products, (squared - squared.mean()) / squared.std(), atol=1e-4)
+
+
 def test_small_digits_protocol_trains_on_a_stratified_share_of_each_draw():
     load_script("levers")  # puts the benchmarks folder on the path
     protocols = importlib.import_module("_protocols")
