@@ -162,9 +162,11 @@ def write_summary(path):
         groups.setdefault(key, {})[row["draw"]] = row
     groups = {key: list(by_draw.values()) for key, by_draw in groups.items()}
     lines = [
-        "# Levers: validation error over label draws",
+        "# Levers: validation error over label draws"
+        + ("" if path.stem == "levers" else f", {path.stem.removeprefix('levers-')}"),
         "",
-        "Written by `python benchmarks/levers.py --summary` from `levers.jsonl`. Validation error",
+        (f"Written by `python benchmarks/levers.py --summary` from `{path.name}`. "
+         "Validation error"),
         "(%, mean ± sd over the label draws) of each setting, on validation splits of the",
         "training data (never a test split); `best` is the lowest error after any epoch and",
         "`epoch` where it was reached (mean over draws); fidelity: the share of `sample()`",
@@ -349,7 +351,7 @@ def write_summary(path):
                 f"{statistics.mean(best_epoch):.0f} | {len(runs[0]['curve'])} | "
                 f"{statistics.mean(r['seconds'] for r in runs):.0f} | {fid} |")
         lines.append("")
-    (path.parent / "levers.md").write_text("\n".join(lines))
+    path.with_suffix(".md").write_text("\n".join(lines))
     print("\n".join(lines))
 
 

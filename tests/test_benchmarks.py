@@ -695,3 +695,17 @@ def test_throughput_raw_loop_and_flush_share(tiny_fashion):
         throughput.numerics.flush_negligible_ = original
     assert len(calls) == template.net_._n_train_batches
     assert [p.shape for p in calls[0]] == [p.shape for p in template.net_.module_.parameters()]
+
+
+def test_levers_summary_is_written_beside_its_lines_under_their_name(tmp_path):
+    levers = load_script("levers")
+    row = {"protocol": "wine-30", "setting": "ref", "draw": 0, "val_error": 4.0,
+           "curve": [6.0, 4.0], "seconds": 1.0, "params": {}}
+    for name in ("levers", "levers-extra"):
+        (tmp_path / f"{name}.jsonl").write_text(json.dumps(row) + "\n")
+        levers.main(["--out", str(tmp_path / f"{name}.jsonl"), "--summary"])
+    main, extra = ((tmp_path / f"{n}.md").read_text() for n in ("levers", "levers-extra"))
+    assert main.startswith("# Levers: validation error over label draws\n")
+    assert extra.startswith("# Levers: validation error over label draws, extra\n")
+    assert "from `levers-extra.jsonl`" in extra
+    assert "| ref | `{}` | 1 | 4.0" in extra
