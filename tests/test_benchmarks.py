@@ -8,8 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import skorch
 import torch
+from sklearn.datasets import load_wine
 from sklearn.neighbors import KNeighborsRegressor, NearestNeighbors
+from sklearn.preprocessing import StandardScaler
 
 from skshot import ShotVAEClassifier
 from skshot._net import ShotVAENet
@@ -709,3 +712,94 @@ def test_levers_summary_is_written_beside_its_lines_under_their_name(tmp_path):
     assert extra.startswith("# Levers: validation error over label draws, extra\n")
     assert "from `levers-extra.jsonl`" in extra
     assert "| ref | `{}` | 1 | 4.0" in extra
+
+
+def test_weight_average_script_measures_the_last_weights_and_their_averages(tmp_path,
+                                                                           short_fits):
+    script = load_script("weight_average")
+    fits, original_fit = short_fits
+    out = tmp_path / "weight_average.jsonl"
+    script.main(["--protocols", "wine-30", "--draws", "1", "--out", str(out),
+                 "--fractions", "1e-9", "0.5"])
+    (row,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(fits) == 1  # the last weights and every average from one fit
+    X_fit, y_partial, X_val, y_val, _ = importlib.import_module("_protocols").split("wine-30", 1)
+    clf = original_fit(ShotVAEClassifier(random_state=1, max_epochs=3), X_fit, y_partial)
+    network = 100.0 * np.mean(clf.set_params(vote_neighbors=0).predict(X_val) != y_val)
+    vote = 100.0 * np.mean(clf.set_params(vote_neighbors=10).predict(X_val) != y_val)
+    assert row["last"] == pytest.approx([vote, network])
+    assert row["ema1e-09"] == row["last"]  # a horizon under one step: the last weights
+    assert row["steps"] == 3 * clf.net_._n_train_batches
+    script.main(["--summary", "--out", str(out)])
+    table = out.with_suffix(".md").read_text()
+    assert "## wine-30" in table and "| last |" in table
+    assert "| average over 0.5 of the steps |" in table
+
+
+def test_weight_averages_follow_the_steps_weights_with_the_mean_teacher_ramp():
+    script = load_script("weight_average")
+
+    class Snapshots(skorch.callbacks.Callback):
+        def on_train_begin(self, net, **kwargs):
+            self.steps_ = [[p.detach().clone() for p in net.module_.parameters()]]
+
+        def on_batch_end(self, net, training=False, **kwargs):
+            if training:
+                self.steps_.append([p.detach().clone() for p in net.module_.parameters()])
+
+    X, y = load_wine(return_X_y=True)
+    X = StandardScaler().fit_transform(X).astype(np.float32)
+    y = np.where(np.arange(len(y)) % 4 == 0, y, -1)
+    clf = ShotVAEClassifier(random_state=0, max_epochs=4, hidden_sizes=(8,),
+                            batch_size_unlabeled=32,
+                            callbacks=[script.WeightAverages((0.5,)), Snapshots()]).fit(X, y)
+    callbacks = [cb for _, cb in clf.net_.callbacks_]
+    averages = next(cb for cb in callbacks if isinstance(cb, script.WeightAverages))
+    initial, *steps = next(cb for cb in callbacks if isinstance(cb, Snapshots)).steps_
+    assert averages.step_ == len(steps) > 4
+    expected = [w.double() for w in initial]
+    for t, weights in enumerate(steps, start=1):
+        decay = max(0.0, min(1.0 - 1.0 / (0.5 * len(steps)), 1.0 - 1.0 / (t + 1)))
+        expected = [decay * e + (1.0 - decay) * w.double() for e, w in zip(expected, weights)]
+    for got, want, last in zip(averages.averages_[0.5], expected, steps[-1]):
+        assert torch.allclose(got.double(), want, atol=1e-6)
+    assert any(not torch.equal(got, last) for got, last in zip(averages.averages_[0.5],
+                                                               steps[-1]))
+
+
+def test_diffusion_script_counts_right_pseudo_labels_as_a_dense_computation_does(tmp_path):
+    script = load_script("diffusion")
+    out = tmp_path / "diffusion.jsonl"
+    script.main(["--protocols", "wine-30", "--draws", "2", "--out", str(out)])
+    (row,) = [json.loads(line) for line in out.read_text().splitlines()]
+    X_fit, y_partial, _, _, y_fit = importlib.import_module("_protocols").split("wine-30", 2)
+    # the graph by hand: 13 centred features (fewer than 64 axes), cosine, 10 neighbours
+    f = X_fit - X_fit.mean(axis=0)
+    unit = f / np.linalg.norm(f, axis=1, keepdims=True)
+    cos = unit @ unit.T
+    np.fill_diagonal(cos, -np.inf)
+    A = np.zeros_like(cos)
+    for i, row_ in enumerate(cos):
+        nearest = np.argsort(-row_)[:10]
+        A[i, nearest] = np.maximum(row_[nearest], 0) ** 3
+    W = A + A.T
+    d = W.sum(axis=1) ** -0.5
+    S = d[:, None] * W * d[None, :]
+    classes = np.unique(y_partial[y_partial >= 0])
+    Y = np.zeros((len(y_partial), len(classes)))
+    labeled = y_partial >= 0
+    Y[labeled, np.searchsorted(classes, y_partial[labeled])] = 1.0
+    Y /= Y.sum(axis=0)
+    truth = np.searchsorted(classes, y_fit)
+    for i, n_iter in enumerate(row["iters"]):
+        Z, term = Y.copy(), Y.copy()
+        for _ in range(n_iter):
+            term = 0.99 * S @ term
+            Z += term
+        p = Z / Z.sum(axis=1, keepdims=True)
+        for name, scores in (("argmax", Z), ("class mass", p / p.sum(axis=0))):
+            share = 100.0 * np.mean(scores.argmax(axis=1)[~labeled] == truth[~labeled])
+            assert row[name][i] == pytest.approx(share)
+    script.main(["--summary", "--out", str(out)])
+    table = out.with_suffix(".md").read_text()
+    assert "## wine-30" in table and "| 20 |" in table and "1 draws (2)" in table
