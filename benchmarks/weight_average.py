@@ -84,7 +84,7 @@ def errors(clf, X_fit, labeled, given_index, X_val, labels):
 
 def measure(protocol, draw, params, fractions):
     """One fit on one draw; the validation errors of its last weights and of each average."""
-    params = dict(params)
+    given, params = params, dict(params)
     shape, _ = PROTOCOLS[protocol]
     if protocol.startswith("fmnist"):
         params.setdefault("input_shape", shape)
@@ -100,7 +100,7 @@ def measure(protocol, draw, params, fractions):
     labeled, _, given_index = encode_partial_labels(y_partial)
     module = clf.net_.module_
     last = [p.detach().clone() for p in module.parameters()]
-    row = {"protocol": protocol, "draw": draw, "params": params, "fit_seconds": seconds,
+    row = {"protocol": protocol, "draw": draw, "params": given, "fit_seconds": seconds,
            "steps": averages.step_}
     row["last"] = errors(clf, X_fit, labeled, given_index, X_val, labels)
     with torch.no_grad():
