@@ -349,26 +349,33 @@ def fit_for_vote(protocol, draw):
     return clf, X_fit, X_val, error, network, row
 
 
-def run_draws(description, measure, write_summary, report, default_out, argv=None):
+def run_draws(description, measure, write_summary, report, default_out, argv=None,
+              add_options=None):
     """The command line of a script that measures one fit per protocol and draw.
 
     ``--protocols`` and ``--draws`` append one JSON line ``measure(protocol,
-    draw)`` per fit to ``--out`` (so runs add up) and print ``report(row)``;
-    ``--summary`` calls ``write_summary(out, out.with_suffix(".md"))``.
+    draw, **options)`` per fit to ``--out`` (so runs add up) and print
+    ``report(row)``; ``--summary`` calls ``write_summary(out,
+    out.with_suffix(".md"))``. ``add_options(parser)``, if given, adds the
+    script's own options, whose values ``measure`` receives by name.
     """
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--protocols", nargs="+", choices=list(PROTOCOLS), default=[])
     parser.add_argument("--draws", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--out", type=Path, default=default_out)
     parser.add_argument("--summary", action="store_true")
+    common = set(vars(parser.parse_args([])))
+    if add_options is not None:
+        add_options(parser)
     args = parser.parse_args(argv)
     if args.summary:
         write_summary(args.out, args.out.with_suffix(".md"))
         return
+    options = {name: value for name, value in vars(args).items() if name not in common}
     threads()
     for protocol in args.protocols:
         for draw in args.draws:
-            row = measure(protocol, draw)
+            row = measure(protocol, draw, **options)
             with args.out.open("a") as f:
                 f.write(json.dumps(row) + "\n")
             print(f"{protocol} draw {draw}: {report(row)}", flush=True)

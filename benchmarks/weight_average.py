@@ -30,7 +30,6 @@ Usage::
     python benchmarks/weight_average.py --summary
 """
 
-import argparse
 import json
 import sys
 import time
@@ -41,7 +40,7 @@ import torch
 from skorch.callbacks import Callback
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _protocols import PROTOCOLS, mean_sd, split, threads
+from _protocols import PROTOCOLS, mean_sd, run_draws, split
 
 from skshot import ShotVAEClassifier
 from skshot._labels import encode_partial_labels
@@ -82,9 +81,9 @@ def errors(clf, X_fit, labeled, given_index, X_val, labels):
     return tuple(100.0 * float(np.mean(np.argmax(p, axis=1) != labels)) for p in (vote, network))
 
 
-def measure(protocol, draw, params, fractions):
+def measure(protocol, draw, params=None, fractions=FRACTIONS):
     """One fit on one draw; the validation errors of its last weights and of each average."""
-    given, params = params, dict(params)
+    given, params = dict(params or {}), dict(params or {})
     shape, _ = PROTOCOLS[protocol]
     if protocol.startswith("fmnist"):
         params.setdefault("input_shape", shape)
@@ -157,28 +156,21 @@ def write_summary(path, out):
     print("\n".join(lines))
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--protocols", nargs="+", choices=list(PROTOCOLS), default=[])
-    parser.add_argument("--draws", nargs="+", type=int, default=[0, 1, 2])
+def add_options(parser):
     parser.add_argument("--params", type=json.loads, default={},
                         help="ShotVAEClassifier parameters other than the defaults (JSON)")
     parser.add_argument("--fractions", nargs="+", type=float, default=list(FRACTIONS))
-    parser.add_argument("--out", type=Path, default=RESULTS / "weight_average.jsonl")
-    parser.add_argument("--summary", action="store_true")
-    args = parser.parse_args(argv)
-    if args.summary:
-        write_summary(args.out, args.out.with_suffix(".md"))
-        return
-    threads()
-    for protocol in args.protocols:
-        for draw in args.draws:
-            row = measure(protocol, draw, args.params, args.fractions)
-            with args.out.open("a") as f:
-                f.write(json.dumps(row) + "\n")
-            cells = ", ".join(f"{k} {v[0]:.2f}/{v[1]:.2f}" for k, v in row.items()
-                              if k == "last" or k.startswith("ema"))
-            print(f"{protocol} draw {draw} ({row['fit_seconds']:.0f} s): {cells}", flush=True)
+
+
+def report(row):
+    cells = ", ".join(f"{k} {v[0]:.2f}/{v[1]:.2f}" for k, v in row.items()
+                      if k == "last" or k.startswith("ema"))
+    return f"({row['fit_seconds']:.0f} s) {cells}"
+
+
+def main(argv=None):
+    run_draws(__doc__.split("\n")[0], measure, write_summary, report,
+              RESULTS / "weight_average.jsonl", argv, add_options)
 
 
 if __name__ == "__main__":
