@@ -43,6 +43,8 @@ defaults with ``ot_intrusion_neighbors=1``, the behaviour of earlier versions (t
 ``"auto"`` looks at three neighbours of a mix on the small sets and at one on Fashion-MNIST);
 ``"shot+image-vote"``, the defaults with a larger share for the vote of 7 nearest training
 samples (``vote_neighbors=7, vote_weight=0.8``), the user guide's option for small image sets;
+``"shot+small-images"``, that vote with a learning rate of 3e-3 (``lr=3e-3``; the default is
+1e-3), the user guide's advice for small image sets since 2026-12-05;
 ``"shot+vote-axes64"``, the defaults with the vote's distances measured on the training
 samples' first 64 principal axes (``vote_components=64``), the option that cuts the vote's
 cost on images.
@@ -100,7 +102,7 @@ VAE_METHODS = {"m2": "m2", "smooth-elbo": "smooth-elbo", "shot": "shot",
                "shot+input-graph": "shot", "shot+input-graph-w1": "shot",
                "shot+weight-decay": "shot", "shot-3x+weight-decay": "shot",
                "shot+intrusion-k1": "shot", "shot+image-vote": "shot",
-               "shot+vote-axes64": "shot"}
+               "shot+vote-axes64": "shot", "shot+small-images": "shot"}
 #: How many times the default training length each VAE method trains.
 LENGTH_FACTOR = {"shot-3x": 3, "shot-3x+early-stopping": 3, "shot-3x+weight-decay": 3}
 #: Parameters that a VAE method sets on top of the defaults and of its candidates.
@@ -115,13 +117,14 @@ METHOD_PARAMS = {"shot+propagation": {"propagation_weight": 1.0},
                  "shot+intrusion-k1": {"ot_intrusion_neighbors": 1},
                  "shot+image-vote": {"vote_neighbors": 7, "vote_weight": 0.8},
                  "shot+vote-axes64": {"vote_components": 64},
+                 "shot+small-images": {"lr": 3e-3, "vote_neighbors": 7, "vote_weight": 0.8},
                  # the network on the labels alone: no vote of the unlabeled samples either
                  "labeled-only": {"vote_neighbors": 0}}
 #: Methods measured only when ``--methods`` names them (options, not defaults).
 OPTIONAL_METHODS = ["shot+propagation", "shot+early-stopping", "shot-3x+early-stopping",
                     "shot+input-graph", "shot+input-graph-w1", "shot+weight-decay",
                     "shot-3x+weight-decay", "shot+intrusion-k1", "shot+image-vote",
-                    "shot+vote-axes64"]
+                    "shot+vote-axes64", "shot+small-images"]
 METHODS = [*(m for m in VAE_METHODS if m not in OPTIONAL_METHODS), "LabelSpreading",
            "SelfTraining"]
 

@@ -174,6 +174,10 @@ def test_accuracy_script_measures_the_image_vote_option_only_on_request():
     axes = accuracy.make_model("shot+vote-axes64", "digits", {}, "auto", 0, 100)
     assert axes.vote_components == 64 and plain.vote_components is None
     assert axes.get_params() == {**plain.get_params(), "vote_components": 64}
+    assert "shot+small-images" not in accuracy.METHODS
+    small = accuracy.make_model("shot+small-images", "digits", {}, "auto", 0, 100)
+    assert small.get_params() == {**plain.get_params(), "lr": 3e-3, "vote_neighbors": 7,
+                                  "vote_weight": 0.8}
 
 
 def test_accuracy_table_resolves_auto_defaults_on_each_protocol_s_training_size():
@@ -712,6 +716,9 @@ def test_levers_summary_is_written_beside_its_lines_under_their_name(tmp_path):
     assert extra.startswith("# Levers: validation error over label draws, extra\n")
     assert "from `levers-extra.jsonl`" in extra
     assert "| ref | `{}` | 1 | 4.0" in extra
+    # the main study's setting names are explained there alone
+    assert "`lead` is" in main and "`lead` is" not in extra
+    assert "Settings: `defaults` are the estimator's defaults" in extra
 
 
 def test_weight_average_script_measures_the_last_weights_and_their_averages(tmp_path,
