@@ -313,13 +313,15 @@ def threads(n=None):
     return torch.get_num_threads()
 
 
-def fit_defaults(protocol, draw):
+def fit_defaults(protocol, draw, **params):
     """One fit of the estimator's defaults on a draw: ``(clf, X_fit, X_val, labels, seconds)``.
 
-    ``labels`` are the validation labels as indices into ``clf.classes_``.
+    ``labels`` are the validation labels as indices into ``clf.classes_``;
+    ``params``, if any, are set on top of the defaults.
     """
     shape, _ = PROTOCOLS[protocol]
-    params = {"input_shape": shape} if protocol.startswith("fmnist") else {}
+    if protocol.startswith("fmnist"):
+        params.setdefault("input_shape", shape)
     X_fit, y_partial, X_val, y_val, _ = split(protocol, draw)
     clf = ShotVAEClassifier(random_state=draw, **params)
     start = time.perf_counter()

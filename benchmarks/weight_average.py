@@ -32,7 +32,6 @@ Usage::
 
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -40,9 +39,8 @@ import torch
 from skorch.callbacks import Callback
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _protocols import PROTOCOLS, mean_sd, run_draws, split
+from _protocols import fit_defaults, mean_sd, run_draws, split
 
-from skshot import ShotVAEClassifier
 from skshot._labels import encode_partial_labels
 from skshot.losses import ema_update
 
@@ -83,20 +81,12 @@ def errors(clf, X_fit, labeled, given_index, X_val, labels):
 
 def measure(protocol, draw, params=None, fractions=FRACTIONS):
     """One fit on one draw; the validation errors of its last weights and of each average."""
-    given, params = dict(params or {}), dict(params or {})
-    shape, _ = PROTOCOLS[protocol]
-    if protocol.startswith("fmnist"):
-        params.setdefault("input_shape", shape)
-    X_fit, y_partial, X_val, y_val, _ = split(protocol, draw)
-    averages = WeightAverages(fractions)
-    clf = ShotVAEClassifier(random_state=draw, callbacks=[averages], **params)
-    start = time.perf_counter()
-    clf.fit(X_fit, y_partial)
-    seconds = time.perf_counter() - start
+    given = dict(params or {})
+    clf, X_fit, X_val, labels, seconds = fit_defaults(
+        protocol, draw, callbacks=[WeightAverages(fractions)], **given)
     # the fitted net's own copy of the callback
     averages = next(cb for _, cb in clf.net_.callbacks_ if isinstance(cb, WeightAverages))
-    labels = np.searchsorted(clf.classes_, y_val)
-    labeled, _, given_index = encode_partial_labels(y_partial)
+    labeled, _, given_index = encode_partial_labels(split(protocol, draw)[1])
     module = clf.net_.module_
     last = [p.detach().clone() for p in module.parameters()]
     row = {"protocol": protocol, "draw": draw, "params": given, "fit_seconds": seconds,
