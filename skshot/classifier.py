@@ -520,7 +520,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         steps, ``ceil(4000 / steps_per_epoch)`` epochs with ``steps_per_epoch
         = ceil(n_samples / batch_size_unlabeled)``, and at most 100 epochs:
         100 epochs (300 steps) on the 1 797 digits, 34 epochs on 60 000
-        images (409 s with two CPU threads, ``benchmarks/fit_time.py``). The
+        images (225 s with two CPU threads, ``benchmarks/fit_time.py``). The
         number used is
         ``max_epochs_``. On Fashion-MNIST with 10 labels per class, 4 000
         steps (41 epochs on 50 000 images) gave 25.9 % against 26.6 %

@@ -17,6 +17,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .voting import nearest_samples
+
 __all__ = [
     "LOG_2PI",
     "categorical_entropy",
@@ -295,9 +297,10 @@ def third_class_mixes(x_mix, x_ref, classes_ref, classes_a, classes_b, n_neighbo
     """Which mixes land next to a sample of neither parent's class.
 
     A mix of two samples of classes ``a`` and ``b`` with a third class among
-    its nearest reference samples (Euclidean distance in input space) lies
-    next to that class's samples, where eq. 15's target, a mix of ``a`` and
-    ``b``, contradicts it ("manifold intrusion").
+    its nearest reference samples (Euclidean distance in input space,
+    :func:`skshot.voting.nearest_samples`) lies next to that class's
+    samples, where eq. 15's target, a mix of ``a`` and ``b``, contradicts it
+    ("manifold intrusion").
 
     Parameters
     ----------
@@ -319,9 +322,8 @@ def third_class_mixes(x_mix, x_ref, classes_ref, classes_a, classes_b, n_neighbo
         True where the class of any of the ``n_neighbors`` nearest reference
         samples is neither parent's.
     """
-    distances = torch.cdist(x_mix.flatten(1), x_ref.flatten(1))
     k = min(n_neighbors, x_ref.shape[0])
-    nearest = classes_ref[distances.topk(k, dim=1, largest=False).indices]
+    nearest = classes_ref[nearest_samples(x_mix.flatten(1), x_ref.flatten(1), k)]
     third = (nearest != classes_a[:, None]) & (nearest != classes_b[:, None])
     return third.any(dim=1)
 
