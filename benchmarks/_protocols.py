@@ -313,17 +313,18 @@ def threads(n=None):
     return torch.get_num_threads()
 
 
-def fit_defaults(protocol, draw, **params):
+def fit_defaults(protocol, draw, estimator=ShotVAEClassifier, **params):
     """One fit of the estimator's defaults on a draw: ``(clf, X_fit, X_val, labels, seconds)``.
 
     ``labels`` are the validation labels as indices into ``clf.classes_``;
-    ``params``, if any, are set on top of the defaults.
+    ``params``, if any, are set on top of the defaults; ``estimator`` is the
+    class fitted, ``ShotVAEClassifier`` or a subclass of it.
     """
     shape, _ = PROTOCOLS[protocol]
     if protocol.startswith("fmnist"):
         params.setdefault("input_shape", shape)
     X_fit, y_partial, X_val, y_val, _ = split(protocol, draw)
-    clf = ShotVAEClassifier(random_state=draw, **params)
+    clf = estimator(random_state=draw, **params)
     start = time.perf_counter()
     clf.fit(X_fit, y_partial)
     return clf, X_fit, X_val, np.searchsorted(clf.classes_, y_val), time.perf_counter() - start

@@ -810,3 +810,103 @@ def test_diffusion_script_counts_right_pseudo_labels_as_a_dense_computation_does
     script.main(["--summary", "--out", str(out)])
     table = out.with_suffix(".md").read_text()
     assert "## wine-30" in table and "| 20 |" in table and "1 draws (2)" in table
+
+
+def test_virtual_adversarial_step_follows_the_hessians_power_iteration():
+    script = load_script("virtual_adversarial")
+    generator = torch.Generator().manual_seed(0)
+    W = torch.randn(4, 6, generator=generator, dtype=torch.float64)
+    x = torch.randn(5, 6, generator=generator, dtype=torch.float64)
+    torch.manual_seed(3)
+    got = script.virtual_adversarial_loss(lambda v: v @ W.T, x, radius=0.3, xi=1e-6)
+    torch.manual_seed(3)
+    d = torch.randn_like(x)  # the same random direction
+    p = torch.softmax(x @ W.T, dim=1)
+    for i in range(len(x)):
+        # Hessian of KL(p || softmax(W (x + d))) in d at d = 0: W^T (diag p - p p^T) W
+        H = W.T @ (torch.diag(p[i]) - torch.outer(p[i], p[i])) @ W
+        step = H @ d[i]
+        r = 0.3 * step / step.norm()
+        q = torch.softmax(W @ (x[i] + r), dim=0)
+        assert got[i].item() == pytest.approx(float((p[i] * (p[i] / q).log()).sum()), rel=1e-4)
+    assert torch.all(got > 0)
+
+
+def test_virtual_adversarial_objective_adds_the_weighted_mean_vat_loss():
+    script = load_script("virtual_adversarial")
+    from skshot.modules import MLPShotVAE
+    from skshot.objectives import SemiSupervisedObjective
+
+    torch.manual_seed(0)
+    module = MLPShotVAE(6, 3, latent_dim=2, hidden_sizes=(8,))
+    x_l, y_l, x_u = torch.rand(4, 6), torch.tensor([0, 1, 2, 0]), torch.rand(7, 6)
+    torch.manual_seed(1)
+    base, _ = SemiSupervisedObjective(objective="shot")(module, x_l, y_l, x_u)
+    vat = script.virtual_adversarial_loss(lambda v: module.encode(v)[2], x_u, 0.4, 0.04)
+    torch.manual_seed(1)
+    with_vat, _ = script.VirtualAdversarialObjective(
+        objective="shot", vat_weight=2.5, vat_radius=0.4)(module, x_l, y_l, x_u)
+    assert with_vat.item() == pytest.approx((base + 2.5 * vat.mean()).item(), rel=1e-6)
+    assert vat.mean().item() > 0
+
+
+def test_virtual_adversarial_script_fits_the_defaults_and_each_radius(tmp_path, short_fits):
+    script = load_script("virtual_adversarial")
+    fits, original_fit = short_fits
+    out = tmp_path / "vat.jsonl"
+    script.main(["--protocols", "wine-30", "--draws", "1", "--radius", "0", "0.5",
+                 "--out", str(out)])
+    (row,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(fits) == 2  # one fit per radius
+    X_fit, y_partial, X_val, y_val, _ = importlib.import_module("_protocols").split("wine-30", 1)
+    distances, _ = NearestNeighbors(n_neighbors=2).fit(X_fit).kneighbors(X_fit)
+    assert row["scale"] == pytest.approx(np.median(distances[:, 1]), rel=1e-6)
+    clf = original_fit(ShotVAEClassifier(random_state=1, max_epochs=3), X_fit, y_partial)
+    assert row["fits"]["0"]["vote"] == pytest.approx(100.0 * np.mean(clf.predict(X_val) != y_val))
+    estimator = script.VirtualAdversarialClassifier(random_state=1, max_epochs=3)
+    estimator.vat_radius = 0.5 * row["scale"]
+    vat = original_fit(estimator, X_fit, y_partial)
+    assert isinstance(vat.net_.criterion_, script.VirtualAdversarialObjective)
+    assert vat.net_.criterion_.vat_radius == pytest.approx(0.5 * row["scale"])
+    assert row["fits"]["0.5"]["vote"] == pytest.approx(
+        100.0 * np.mean(vat.predict(X_val) != y_val))
+    assert not np.allclose(vat.predict_proba(X_val), clf.predict_proba(X_val))
+    script.main(["--summary", "--out", str(out)])
+    table = out.with_suffix(".md").read_text()
+    assert "## wine-30, w = 1" in table and "| 0.5 | 1 |" in table
+
+
+def test_class_prior_weights_take_one_step_and_converge_to_the_prior():
+    script = load_script("class_prior")
+    rng = np.random.default_rng(0)
+    reference = rng.dirichlet(np.full(4, 0.5), size=50)
+    prior = np.array([0.1, 0.2, 0.3, 0.4])
+    np.testing.assert_array_equal(script.prior_weights(reference, prior, 0), np.ones(4))
+    np.testing.assert_allclose(script.prior_weights(reference, prior, 1),
+                               prior / reference.mean(axis=0))
+    weights = script.prior_weights(reference, prior, 200)
+    scaled = reference * weights
+    scaled /= scaled.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(scaled.mean(axis=0), prior, atol=1e-6)
+    assert not np.allclose(reference.mean(axis=0), prior, atol=1e-2)
+
+
+def test_class_prior_script_rescales_the_predictions_of_one_fit(tmp_path, short_fits):
+    script = load_script("class_prior")
+    fits, original_fit = short_fits
+    out = tmp_path / "class_prior.jsonl"
+    script.main(["--protocols", "wine-30", "--draws", "1", "--steps", "1", "--out", str(out)])
+    (row,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(fits) == 1
+    X_fit, y_partial, X_val, y_val, _ = importlib.import_module("_protocols").split("wine-30", 1)
+    clf = original_fit(ShotVAEClassifier(random_state=1, max_epochs=3), X_fit, y_partial)
+    assert row["prior"] == pytest.approx([1 / 3] * 3)  # ten labels of each class
+    assert row["vote"]["0"] == pytest.approx(100.0 * np.mean(clf.predict(X_val) != y_val))
+    clf.set_params(vote_neighbors=0)
+    reference = clf.predict_proba(X_fit[y_partial == -1])
+    scaled = clf.predict_proba(X_val) / reference.mean(axis=0)  # one step, uniform prior
+    assert row["network"]["1"] == pytest.approx(
+        100.0 * np.mean(clf.classes_[scaled.argmax(axis=1)] != y_val))
+    script.main(["--summary", "--out", str(out)])
+    table = out.with_suffix(".md").read_text()
+    assert "## wine-30" in table and "| 1 |" in table and "1 draws (1)" in table
