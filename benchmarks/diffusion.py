@@ -48,7 +48,6 @@ def class_mass_normalised(Z):
 def measure(protocol, draw, iters=ITERS):
     """The shares (%) of right pseudo-labels on one draw, after each number of terms."""
     X_fit, y_partial, _, _, y_fit = split(protocol, draw)
-    torch.manual_seed(draw)  # graph_features' randomised principal axes
     start = time.perf_counter()
     flat = torch.from_numpy(np.ascontiguousarray(X_fit.reshape(len(X_fit), -1), np.float32))
     classes = np.unique(y_partial[y_partial >= 0])

@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from . import losses
+from .voting import principal_axes, project
 
 __all__ = ["diffuse_labels", "graph_features", "joint_features", "knn_affinity",
            "normalize_affinity", "propagate_labels", "pseudo_label_loss", "pseudo_labels"]
@@ -42,8 +43,9 @@ def graph_features(features, n_components=64):
     They are projected on ``min(n_components, n)`` axes: ``n`` centred
     samples span at most ``n - 1`` dimensions, so with fewer samples than
     ``n_components`` the projection keeps every distance between them. The
-    axes come from :func:`torch.pca_lowrank` (a randomised method that draws
-    from PyTorch's generator).
+    axes are the leading eigenvectors of the features' scatter matrix,
+    computed exactly (:func:`skshot.voting.principal_axes`), so the graph
+    draws nothing from PyTorch's generator.
 
     Parameters
     ----------
@@ -55,12 +57,11 @@ def graph_features(features, n_components=64):
     torch.Tensor of shape (n, min(f, n_components, n))
         All ``f`` centred features when ``f <= min(n_components, n)``.
     """
-    centred = features.float() - features.float().mean(dim=0)
-    n_axes = min(n_components, centred.shape[0])
-    if centred.shape[1] <= n_axes:
-        return centred
-    _, _, V = torch.pca_lowrank(centred, q=n_axes, center=False)
-    return centred @ V
+    n_axes = min(n_components, features.shape[0])
+    if features.shape[1] <= n_axes:
+        return features.float() - features.float().mean(dim=0)
+    mean, axes = principal_axes(features, n_axes)
+    return project(features, mean, axes)
 
 
 def joint_features(*features):

@@ -80,10 +80,9 @@ def principal_axes(samples, n_components, chunk_size=4096):
     The axes are the eigenvectors of the samples' scatter matrix
     ``sum_i (x_i - mean)(x_i - mean)^T`` with the largest eigenvalues,
     computed in float64 from chunks of rows, so the ``n * f`` samples are
-    never copied whole. Unlike :func:`skshot.propagation.graph_features`,
-    which projects the training samples for the label propagation's graph
-    with a randomised solver, it is deterministic and returns the axes, so
-    that new samples can be projected onto them (:func:`project`).
+    never copied whole. It is deterministic and returns the axes, so that
+    new samples can be projected onto them (:func:`project`); the label
+    propagation's graph uses it too (:func:`skshot.propagation.graph_features`).
 
     Parameters
     ----------

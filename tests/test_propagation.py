@@ -165,3 +165,16 @@ def test_two_clusters_take_the_label_of_their_labeled_member():
     labels, weights = propagation.pseudo_labels(propagation.diffuse_labels(S, y, 2), y)
     assert labels.tolist() == [1] * 20 + [0] * 20
     assert torch.all(weights > 0)
+
+
+def test_graph_features_project_on_the_exact_principal_axes_without_random_draws():
+    from sklearn.decomposition import PCA
+
+    rng = np.random.default_rng(7)
+    features = rng.normal(size=(200, 30)) * np.linspace(3.0, 0.5, 30) + 2.0
+    state = torch.random.get_rng_state()
+    out = propagation.graph_features(torch.as_tensor(features), n_components=5).numpy()
+    assert torch.equal(torch.random.get_rng_state(), state)  # nothing drawn
+    expected = PCA(n_components=5, svd_solver="full").fit_transform(features)
+    signs = np.sign(np.sum(out * expected, axis=0))  # each axis up to its sign
+    np.testing.assert_allclose(out, expected * signs, rtol=1e-4, atol=1e-4)
