@@ -506,7 +506,13 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         random crop, as the authors' released code trains every image data
         set); it needs images (4-D ``X`` or ``input_shape``). ``"auto"``
         translates images and leaves other data as they are. None trains on
-        the samples as given (the paper's description).
+        the samples as given (the paper's description). On Fashion-MNIST
+        with 10 labels per class (validation, three label draws),
+        ``backbone="conv"`` with ``"translate"`` gave 24.8 % against 25.5 %
+        for the defaults on 50 000 images (higher on one draw) and 22.5 %
+        against 23.5 % on 10 000, in about four times the fit time; with
+        the ``"mlp"`` backbone the translation gave 23.9 % on 10 000 images.
+        See :ref:`recipe`.
     translate_shift : int, default=2
         Largest shift, in pixels, of ``augmentation="translate"``.
     batch_size_labeled : int, default=64
