@@ -336,7 +336,11 @@ def write_summary(path):
     else:
         lines += ["Settings: `defaults` are the estimator's defaults; every other setting",
                   "changes the parameters shown (`max_epochs: 300` is three times the small",
-                  "sets' default length). `LabelSpreading` uses 7 neighbours.", ""]
+                  "sets' default length). `LabelSpreading` uses 7 neighbours. A `backbone`",
+                  "named in `_protocols.BENCHMARK_BACKBONES` is built there: `conv16-mlp` is",
+                  "two stride-2 convolutions of 16 and 32 channels and a 256-unit layer for the",
+                  "encoder, and the `mlp` backbone's decoder (`conv32-mlp`: 32 and 64",
+                  "channels, the `conv` backbone's encoder).", ""]
     for protocol in PROTOCOLS:
         keys = [k for k in groups if k[0] == protocol]
         if not keys:

@@ -283,6 +283,26 @@ def test_levers_script_records_every_draw_and_summarises(tmp_path):
     assert table.count("| small |") == 2 and table.count("| SelfTraining |") == 2
 
 
+def test_levers_builds_the_benchmark_backbones_by_name(tmp_path):
+    levers = load_script("levers")
+    protocols = importlib.import_module("_protocols")
+    encoder, decoder = protocols.BENCHMARK_BACKBONES["conv16-mlp"](
+        input_shape=(1, 8, 8), latent_dim=3, n_classes=10)
+    convs = [m for m in encoder.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [16, 32]
+    assert encoder(torch.zeros(5, 1, 8, 8)).shape == (5, 256)
+    # The decoder is the fully connected one of the "mlp" backbone.
+    assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in decoder.modules())
+    assert decoder(torch.zeros(5, 13)).shape == (5, 64)
+    out = tmp_path / "levers.jsonl"
+    setting = json.dumps({"backbone": "conv16-mlp", "images": True, "max_epochs": 1,
+                          "hidden_sizes": [8]})
+    levers.main(["--protocols", "digits-50", "--draws", "0", "--out", str(out),
+                 "--setting", "conv", setting])
+    row = json.loads(out.read_text())
+    assert row["params"]["backbone"] == "conv16-mlp" and 0 <= row["val_error"] <= 100
+
+
 def test_trajectory_script_draws_each_objective(tiny_fashion, tmp_path, monkeypatch):
     trajectory = load_script("trajectory")
     protocols = importlib.import_module("_protocols")
