@@ -341,9 +341,8 @@ def write_summary(path):
                   "changes the parameters shown (`max_epochs: 300` is three times the small",
                   "sets' default length). `LabelSpreading` uses 7 neighbours. A `backbone`",
                   "named in `_protocols.BENCHMARK_BACKBONES` is built there: `conv16-mlp` is",
-                  "two stride-2 convolutions of 16 and 32 channels and a 256-unit layer for the",
-                  "encoder, and the `mlp` backbone's decoder (`conv32-mlp`: 32 and 64",
-                  "channels, the `conv` backbone's encoder).", ""]
+                  "the `conv` backbone's encoder with 16 and 32 channels (32 and 64 in",
+                  "`conv`) and the `mlp` backbone's decoder.", ""]
     for protocol in PROTOCOLS:
         keys = [k for k in groups if k[0] == protocol]
         if not keys:

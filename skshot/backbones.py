@@ -40,7 +40,8 @@ import math
 
 from torch import nn
 
-__all__ = ["BACKBONES", "build_backbone", "conv_backbone", "mlp", "mlp_backbone",
+__all__ = ["BACKBONES", "build_backbone", "conv_backbone", "conv_encoder", "mlp",
+           "mlp_backbone",
            "wide_resnet_backbone"]
 
 
@@ -84,17 +85,40 @@ def _check_image_shape(input_shape, name):
             f"and width divisible by 4, got input_shape={tuple(input_shape)!r}.")
 
 
+def conv_encoder(input_shape, channels=(32, 64), width=256):
+    """The ``"conv"`` backbone's encoder: two stride-2 convolutions and a dense layer.
+
+    Parameters
+    ----------
+    input_shape : tuple of int
+        ``(C, H, W)``, with H and W divisible by 4.
+    channels : pair of int, default=(32, 64)
+        Output channels of the two 4x4 convolutions.
+    width : int, default=256
+        Units of the ``Linear``-``ReLU`` layer on top; the encoder's features.
+
+    Returns
+    -------
+    encoder : torch.nn.Sequential
+        Maps ``(B, C, H, W)`` to ``(B, width)``; a part for a user's own
+        backbone callable, e.g. beside :func:`mlp_backbone`'s decoder.
+    """
+    _check_image_shape(input_shape, "conv")
+    c1, c2 = (int(c) for c in channels)
+    n_grid = c2 * (input_shape[1] // 4) * (input_shape[2] // 4)
+    return nn.Sequential(
+        nn.Conv2d(input_shape[0], c1, 4, stride=2, padding=1), nn.ReLU(),
+        nn.Conv2d(c1, c2, 4, stride=2, padding=1), nn.ReLU(),
+        nn.Flatten(), nn.Linear(n_grid, width), nn.ReLU(),
+    )
+
+
 def conv_backbone(input_shape, latent_dim, n_classes, width=256):
     """Small convolutional encoder and transposed-convolution decoder (``"conv"``)."""
-    _check_image_shape(input_shape, "conv")
+    encoder = conv_encoder(input_shape, width=width)
     channels, height, width_px = input_shape
     grid = (64, height // 4, width_px // 4)
     n_grid = math.prod(grid)
-    encoder = nn.Sequential(
-        nn.Conv2d(channels, 32, 4, stride=2, padding=1), nn.ReLU(),
-        nn.Conv2d(32, 64, 4, stride=2, padding=1), nn.ReLU(),
-        nn.Flatten(), nn.Linear(n_grid, width), nn.ReLU(),
-    )
     decoder = nn.Sequential(
         nn.Linear(latent_dim + n_classes, width), nn.ReLU(),
         nn.Linear(width, n_grid), nn.ReLU(), nn.Unflatten(1, grid),

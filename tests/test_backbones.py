@@ -5,7 +5,13 @@ import pytest
 import torch
 from torch import nn
 
-from skshot.backbones import BACKBONES, build_backbone, wide_resnet_backbone
+from skshot.backbones import (
+    BACKBONES,
+    build_backbone,
+    conv_backbone,
+    conv_encoder,
+    wide_resnet_backbone,
+)
 from skshot.modules import ShotVAE
 
 
@@ -30,6 +36,20 @@ def test_built_in_backbones_map_images_to_features_and_codes_to_images(backbone,
     out = decoder(torch.rand(batch, latent_dim + n_classes))
     assert out.shape[0] == batch
     assert out[0].numel() == torch.Size(input_shape).numel()
+
+
+def test_conv_encoder_is_the_conv_backbone_s_encoder_with_any_channels():
+    torch.manual_seed(0)
+    own = conv_encoder((1, 28, 28))
+    torch.manual_seed(0)
+    encoder, _ = conv_backbone((1, 28, 28), latent_dim=5, n_classes=3)
+    assert [p.shape for p in own.parameters()] == [p.shape for p in encoder.parameters()]
+    assert all(torch.equal(a, b) for a, b in zip(own.parameters(), encoder.parameters()))
+    narrow = conv_encoder((3, 8, 12), channels=(16, 32), width=7)
+    assert [m.out_channels for m in narrow if isinstance(m, nn.Conv2d)] == [16, 32]
+    assert narrow(torch.zeros(2, 3, 8, 12)).shape == (2, 7)
+    with pytest.raises(ValueError, match="divisible by 4"):
+        conv_encoder((1, 6, 8))
 
 
 def test_wide_resnet_28_2_has_the_published_size():

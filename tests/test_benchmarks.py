@@ -295,8 +295,7 @@ def test_levers_builds_the_benchmark_backbones_by_name(tmp_path):
     assert not any(isinstance(m, torch.nn.ConvTranspose2d) for m in decoder.modules())
     assert decoder(torch.zeros(5, 13)).shape == (5, 64)
     out = tmp_path / "levers.jsonl"
-    setting = json.dumps({"backbone": "conv16-mlp", "images": True, "max_epochs": 1,
-                          "hidden_sizes": [8]})
+    setting = json.dumps({"backbone": "conv16-mlp", "images": True, "max_epochs": 1})
     levers.main(["--protocols", "digits-50", "--draws", "0", "--out", str(out),
                  "--setting", "conv", setting])
     row = json.loads(out.read_text())
