@@ -46,7 +46,9 @@ that share is the test split of ``accuracy.py``.
 """
 
 import argparse
+import itertools
 import json
+import math
 import statistics
 import time
 from pathlib import Path
@@ -62,10 +64,16 @@ from sklearn.datasets import (
 )
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
+from sklearn.model_selection import (
+    GridSearchCV,
+    StratifiedKFold,
+    cross_val_predict,
+    train_test_split,
+)
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 from sklearn.semi_supervised import LabelSpreading, SelfTrainingClassifier
+from torch import nn
 
 from skshot import ShotVAEClassifier
 from skshot.backbones import conv_encoder, mlp_backbone
@@ -178,6 +186,11 @@ def split(protocol, draw):
     return X_fit, y_partial, X_val, y_val, y_fit
 
 
+def fidelity_judge():
+    """The independent classifier that judges ``sample()``'s outputs (unfitted)."""
+    return LogisticRegression(max_iter=300)
+
+
 def sample_fidelity(clf, X_val, y_val, seed=0):
     """Share of generated samples that an independent classifier assigns to their class.
 
@@ -185,13 +198,40 @@ def sample_fidelity(clf, X_val, y_val, seed=0):
     samples. Returns ``(prior, restyled)``: samples with ``z`` drawn from the
     prior (20 per class), and 50 held-out inputs redrawn as every class.
     """
-    judge = LogisticRegression(max_iter=300).fit(X_val, y_val)
+    judge = fidelity_judge().fit(X_val, y_val)
     classes = clf.classes_
     X_new, y_new = clf.sample(classes, n_samples=20, random_state=seed)
     prior = float(np.mean(judge.predict(X_new) == y_new))
     X_new, y_new = clf.sample(classes, X=X_val[:50])
     restyled = float(np.mean(judge.predict(X_new) == y_new))
     return prior, restyled
+
+
+def per_class_fidelity(clf, X_val, y_val, seed=0, n_per_class=100, n_inputs=300):
+    """Each class's share of generated samples that an independent classifier assigns to it.
+
+    The judge is :func:`sample_fidelity`'s, a logistic regression trained on
+    the labeled held-out samples. Returns a dict of lists in ``clf.classes_``'s
+    order: ``"prior"`` (``n_per_class`` samples per class with ``z`` drawn
+    from the prior), ``"restyled"`` (the first ``n_inputs`` held-out inputs
+    redrawn as each class) and ``"judge"``, the judge's own recall of each
+    class on real held-out inputs (two-fold cross-validated predictions, so
+    from a judge trained on half of them): a ceiling for the other two.
+    """
+    judge = fidelity_judge().fit(X_val, y_val)
+    classes = clf.classes_
+
+    def recall(y_true, y_pred):
+        return [float(np.mean(y_pred[y_true == c] == c)) for c in classes]
+
+    X_new, y_new = clf.sample(classes, n_samples=n_per_class, random_state=seed)
+    prior = recall(y_new, judge.predict(X_new))
+    X_new, y_new = clf.sample(classes, X=X_val[:n_inputs])
+    restyled = recall(y_new, judge.predict(X_new))
+    folds = StratifiedKFold(n_splits=2, shuffle=True, random_state=seed)
+    real = cross_val_predict(fidelity_judge(), X_val, y_val, cv=folds)
+    return {"classes": [c.item() if hasattr(c, "item") else c for c in classes],
+            "prior": prior, "restyled": restyled, "judge": recall(y_val, real)}
 
 
 def label_spreading(**params):
@@ -252,8 +292,23 @@ def conv_encoder_mlp_decoder(input_shape, latent_dim, n_classes):
     return encoder, decoder
 
 
+def mlp_with_dropout(input_shape, latent_dim, n_classes, rate=0.2):
+    """The ``"mlp"`` backbone with dropout of ``rate`` on the encoder's input and hidden layers.
+
+    Dropout acts in training only (skorch puts the module in evaluation mode to
+    predict), so the OT targets and the label terms see the noisy encoder.
+    """
+    hidden = (500, 500)
+    sizes = (math.prod(input_shape),) + hidden
+    layers = [nn.Flatten(), nn.Dropout(rate)]
+    for n_in, n_out in itertools.pairwise(sizes):
+        layers += [nn.Linear(n_in, n_out), nn.ReLU(), nn.Dropout(rate)]
+    _, decoder = mlp_backbone(input_shape, latent_dim, n_classes, hidden)
+    return nn.Sequential(*layers), decoder
+
+
 #: Backbones of the benchmarks, by the name a setting's ``"backbone"`` gives them.
-BENCHMARK_BACKBONES = {"conv16-mlp": conv_encoder_mlp_decoder}
+BENCHMARK_BACKBONES = {"conv16-mlp": conv_encoder_mlp_decoder, "mlp-dropout": mlp_with_dropout}
 
 
 def run(protocol, draw, params, *, fidelity=False):
@@ -265,6 +320,8 @@ def run(protocol, draw, params, *, fidelity=False):
     training labels alone (3 stratified folds, scored on the labels each fold
     holds out), refits the best on all of them, and records the choice as
     ``"chosen"``; the validation split plays no part in the choice.
+    ``fidelity=True`` adds :func:`sample_fidelity`'s two shares,
+    ``fidelity="per-class"`` also :func:`per_class_fidelity`'s.
     """
     params = dict(params)
     shape, _ = PROTOCOLS[protocol]
@@ -306,6 +363,8 @@ def run(protocol, draw, params, *, fidelity=False):
     if fidelity and params.get("objective", "shot") != "supervised":
         result["fidelity_prior"], result["fidelity_restyled"] = sample_fidelity(
             clf, X_val, y_val, seed=draw)
+        if fidelity == "per-class":
+            result["fidelity_per_class"] = per_class_fidelity(clf, X_val, y_val, seed=draw)
     return result
 
 

@@ -266,7 +266,8 @@ def test_intrusion_script_writes_its_table(tmp_path):
 def test_levers_script_records_every_draw_and_summarises(tmp_path):
     levers = load_script("levers")
     out = tmp_path / "levers.jsonl"
-    levers.main(["--protocols", "wine-30", "digits-50", "--draws", "0", "1", "--fidelity",
+    levers.main(["--protocols", "wine-30", "digits-50", "--draws", "0", "1",
+                 "--fidelity-per-class",
                  "--epochs", '{"wine-30": 2, "digits-50": 2}', "--out", str(out),
                  "--setting", "small", '{"hidden_sizes": [16], "entropy_weight": 0.3}',
                  "--setting", "SelfTraining", "{}"])
@@ -280,7 +281,9 @@ def test_levers_script_records_every_draw_and_summarises(tmp_path):
     assert all(0 <= r["fidelity_prior"] <= 1 and "ent_u" in r["parts"] for r in small)
     levers.main(["--summary", "--out", str(out)])
     table = (tmp_path / "levers.md").read_text()
-    assert table.count("| small |") == 2 and table.count("| SelfTraining |") == 2
+    assert table.count("| small | `") == 2 and table.count("| SelfTraining |") == 2
+    # And one row per class of each protocol for the setting measured per class.
+    assert table.count("| small |") == 2 + 3 + 10
 
 
 def test_levers_builds_the_benchmark_backbones_by_name(tmp_path):
@@ -929,3 +932,54 @@ def test_class_prior_script_rescales_the_predictions_of_one_fit(tmp_path, short_
     script.main(["--summary", "--out", str(out)])
     table = out.with_suffix(".md").read_text()
     assert "## wine-30" in table and "| 1 |" in table and "1 draws (1)" in table
+
+
+class _GeneratorStub:
+    """Answers ``sample`` with real inputs of the class ``shift`` steps after the one asked for."""
+
+    def __init__(self, X, y, shift):
+        self.X, self.y, self.shift = X, y, shift
+        self.classes_ = np.unique(y)
+
+    def _inputs_of(self, asked):
+        wanted = self.classes_[(np.searchsorted(self.classes_, asked) + self.shift)
+                               % len(self.classes_)]
+        pools = {c: self.X[self.y == c] for c in self.classes_}
+        return np.stack([pools[c][i % len(pools[c])] for i, c in enumerate(wanted)])
+
+    def sample(self, classes, n_samples=1, X=None, random_state=None):
+        per_input = n_samples if X is None else len(X)
+        asked = np.repeat(np.asarray(classes), per_input)
+        return self._inputs_of(asked), asked
+
+
+@pytest.mark.parametrize("shift, expected", [(0, 1.0), (1, 0.0)])
+def test_per_class_fidelity_counts_each_class_alone(shift, expected):
+    load_script("levers")  # puts the benchmarks folder on the path
+    protocols = importlib.import_module("_protocols")
+    X, y = load_wine(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    stub = _GeneratorStub(X, y, shift)
+    shares = protocols.per_class_fidelity(stub, X, y, n_per_class=5, n_inputs=4)
+    assert shares["classes"] == [0, 1, 2]
+    # The judge, trained on all of wine, knows its own inputs of every class; handed
+    # the next class's inputs it recognises none of them as the class asked for.
+    assert shares["prior"] == [expected] * 3 and shares["restyled"] == [expected] * 3
+    # Its cross-validated recall on real inputs is a share per class, below one somewhere
+    # only if it errs.
+    assert len(shares["judge"]) == 3 and all(0.8 < r <= 1.0 for r in shares["judge"])
+
+
+def test_mlp_dropout_backbone_drops_in_training_only():
+    load_script("levers")  # puts the benchmarks folder on the path
+    protocols = importlib.import_module("_protocols")
+    encoder, decoder = protocols.BENCHMARK_BACKBONES["mlp-dropout"](
+        input_shape=(64,), latent_dim=3, n_classes=10)
+    drops = [m for m in encoder.modules() if isinstance(m, torch.nn.Dropout)]
+    assert [d.p for d in drops] == [0.2, 0.2, 0.2]
+    x = torch.rand(8, 64)
+    torch.manual_seed(0)
+    assert not torch.equal(encoder(x), encoder(x))
+    encoder.eval()
+    assert torch.equal(encoder(x), encoder(x)) and encoder(x).shape == (8, 500)
+    assert decoder(torch.zeros(5, 13)).shape == (5, 64)
