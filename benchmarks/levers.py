@@ -351,8 +351,8 @@ def write_summary(path):
                   "`conv`) and the `mlp` backbone's decoder; `mlp-dropout` is the `mlp`",
                   "backbone with dropout of 0.2 on the encoder's input and hidden layers.",
                   "Settings ending in `-fidelity-per-class` also measure each class's share",
-                  "of `sample()` outputs recognised as that class (`defaults` and",
-                  "`conv-translate` with it).", ""]
+                  "of `sample()` outputs recognised as that class (`defaults`,",
+                  "`conv-translate` and `conv16mlp-translate` with it).", ""]
     for protocol in PROTOCOLS:
         keys = [k for k in groups if k[0] == protocol]
         if not keys:
