@@ -46,7 +46,6 @@ that share is the test split of ``accuracy.py``.
 """
 
 import argparse
-import itertools
 import json
 import math
 import statistics
@@ -76,7 +75,7 @@ from sklearn.semi_supervised import LabelSpreading, SelfTrainingClassifier
 from torch import nn
 
 from skshot import ShotVAEClassifier
-from skshot.backbones import conv_encoder, mlp_backbone
+from skshot.backbones import conv_encoder, mlp, mlp_backbone
 from skshot.callbacks import HeldOutAccuracy
 from skshot.datasets import load_fashion_mnist, mask_labels
 
@@ -191,14 +190,15 @@ def fidelity_judge():
     return LogisticRegression(max_iter=300)
 
 
-def sample_fidelity(clf, X_val, y_val, seed=0):
+def sample_fidelity(clf, X_val, y_val, seed=0, judge=None):
     """Share of generated samples that an independent classifier assigns to their class.
 
     The judge is a logistic regression trained on the labeled held-out
     samples. Returns ``(prior, restyled)``: samples with ``z`` drawn from the
     prior (20 per class), and 50 held-out inputs redrawn as every class.
+    ``judge``: that classifier already fitted, if it is.
     """
-    judge = fidelity_judge().fit(X_val, y_val)
+    judge = judge or fidelity_judge().fit(X_val, y_val)
     classes = clf.classes_
     X_new, y_new = clf.sample(classes, n_samples=20, random_state=seed)
     prior = float(np.mean(judge.predict(X_new) == y_new))
@@ -207,7 +207,7 @@ def sample_fidelity(clf, X_val, y_val, seed=0):
     return prior, restyled
 
 
-def per_class_fidelity(clf, X_val, y_val, seed=0, n_per_class=100, n_inputs=300):
+def per_class_fidelity(clf, X_val, y_val, seed=0, n_per_class=100, n_inputs=300, judge=None):
     """Each class's share of generated samples that an independent classifier assigns to it.
 
     The judge is :func:`sample_fidelity`'s, a logistic regression trained on
@@ -217,8 +217,9 @@ def per_class_fidelity(clf, X_val, y_val, seed=0, n_per_class=100, n_inputs=300)
     redrawn as each class) and ``"judge"``, the judge's own recall of each
     class on real held-out inputs (two-fold cross-validated predictions, so
     from a judge trained on half of them): a ceiling for the other two.
+    ``judge``: that classifier already fitted, if it is.
     """
-    judge = fidelity_judge().fit(X_val, y_val)
+    judge = judge or fidelity_judge().fit(X_val, y_val)
     classes = clf.classes_
 
     def recall(y_true, y_pred):
@@ -299,12 +300,15 @@ def mlp_with_dropout(input_shape, latent_dim, n_classes, rate=0.2):
     predict), so the OT targets and the label terms see the noisy encoder.
     """
     hidden = (500, 500)
-    sizes = (math.prod(input_shape),) + hidden
-    layers = [nn.Flatten(), nn.Dropout(rate)]
-    for n_in, n_out in itertools.pairwise(sizes):
-        layers += [nn.Linear(n_in, n_out), nn.ReLU(), nn.Dropout(rate)]
+
+    def relu_dropout():
+        return nn.Sequential(nn.ReLU(), nn.Dropout(rate))
+
+    encoder = nn.Sequential(nn.Flatten(), nn.Dropout(rate),
+                            mlp((math.prod(input_shape),) + hidden, relu_dropout),
+                            relu_dropout())
     _, decoder = mlp_backbone(input_shape, latent_dim, n_classes, hidden)
-    return nn.Sequential(*layers), decoder
+    return encoder, decoder
 
 
 #: Backbones of the benchmarks, by the name a setting's ``"backbone"`` gives them.
@@ -361,10 +365,12 @@ def run(protocol, draw, params, *, fidelity=False):
     if chosen is not None:
         result["chosen"] = chosen
     if fidelity and params.get("objective", "shot") != "supervised":
+        judge = fidelity_judge().fit(X_val, y_val)
         result["fidelity_prior"], result["fidelity_restyled"] = sample_fidelity(
-            clf, X_val, y_val, seed=draw)
+            clf, X_val, y_val, seed=draw, judge=judge)
         if fidelity == "per-class":
-            result["fidelity_per_class"] = per_class_fidelity(clf, X_val, y_val, seed=draw)
+            result["fidelity_per_class"] = per_class_fidelity(clf, X_val, y_val, seed=draw,
+                                                              judge=judge)
     return result
 
 
