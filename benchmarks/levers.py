@@ -334,6 +334,10 @@ def write_summary(path):
             "class's share measured alone (100 prior draws and 300 restyled inputs per class;",
             "Fashion-MNIST's classes 0-9 are T-shirt/top, trouser, pullover, dress, coat,",
             "sandal, shirt, sneaker, bag and ankle boot).",
+            "`defaults-images` passes the digits as 8x8 images (`input_shape`), which changes",
+            "nothing with the defaults; `translate1-images` and `translate-encoder1-images`",
+            "translate them by up to one pixel, for the whole model or for the encoder only",
+            "(`augmentation=\"translate-encoder\"`: the decoder reconstructs them as given).",
             "",
             "The small protocols' validation splits are drawn from what is left after setting",
             "aside the fixed test split of `accuracy.py` (`_protocols.small_test_split`). An",
@@ -351,8 +355,9 @@ def write_summary(path):
                   "`conv`) and the `mlp` backbone's decoder; `mlp-dropout` is the `mlp`",
                   "backbone with dropout of 0.2 on the encoder's input and hidden layers.",
                   "Settings ending in `-fidelity-per-class` also measure each class's share",
-                  "of `sample()` outputs recognised as that class (`defaults`,",
-                  "`conv-translate` and `conv16mlp-translate` with it).", ""]
+                  "of `sample()` outputs recognised as that class. `translate-encoder`",
+                  "translates the images for the encoder only: the decoder reconstructs",
+                  "them as given.", ""]
     for protocol in PROTOCOLS:
         keys = [k for k in groups if k[0] == protocol]
         if not keys:

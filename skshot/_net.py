@@ -93,6 +93,10 @@ class ShotVAENet(NeuralNet):
     translate_shift : int, default=0
         Training images are translated by up to this many pixels
         (:func:`skshot.augmentation.random_translate`); 0 leaves them as they are.
+    reconstruct_translated : bool, default=True
+        Whether the decoder reconstructs the translated images (True) or the
+        images as given, the encoder alone reading the translated ones
+        (False). Unused when ``translate_shift`` is 0.
     ot_target_ema : float or None, default=None
         Decay of the exponential moving average of the module's weights (the
         "teacher", ``teacher_``) from which the OT targets are computed; None
@@ -117,7 +121,8 @@ class ShotVAENet(NeuralNet):
 
     def __init__(self, module, criterion, *, batch_size_labeled=64, batch_size_unlabeled=512,
                  gamma=5.0, seed=0, mixed_precision=None, ot_warmup=1.0, ot_weight=1.0,
-                 translate_shift=0, ot_target_ema=None, classes=None, propagation_neighbors=10,
+                 translate_shift=0, reconstruct_translated=True, ot_target_ema=None,
+                 classes=None, propagation_neighbors=10,
                  propagation_features="network", **kwargs):
         super().__init__(module, criterion, **kwargs)
         self.batch_size_labeled = batch_size_labeled
@@ -128,6 +133,7 @@ class ShotVAENet(NeuralNet):
         self.ot_warmup = ot_warmup
         self.ot_weight = ot_weight
         self.translate_shift = translate_shift
+        self.reconstruct_translated = reconstruct_translated
         self.ot_target_ema = ot_target_ema
         self.classes = classes
         self.propagation_neighbors = propagation_neighbors
@@ -209,17 +215,20 @@ class ShotVAENet(NeuralNet):
     def train_step_single(self, batch, **fit_params):
         self._set_training(True)
         (x_l, y_l), x_u, pseudo_u = batch
+        x_seen = None  # what the encoder reads, when it differs from what is reconstructed
         if self.translate_shift:
             shape = self.get_params_for("module")["input_shape"]
-            x_l = random_translate(x_l, shape, self.translate_shift)
-            x_u = random_translate(x_u, shape, self.translate_shift)
+            x_seen = (random_translate(x_l, shape, self.translate_shift),
+                      random_translate(x_u, shape, self.translate_shift))
+            if getattr(self, "reconstruct_translated", True):  # absent from earlier pickles
+                (x_l, x_u), x_seen = x_seen, None
         ot_weight = losses.warmup_weight(self.warmup_progress(), self.gamma,
                                          horizon=self.ot_warmup, maximum=self.ot_weight)
         with self.autocast():
             # The module's forward runs the whole step (see ShotVAE.forward).
             loss, parts = self.module_(x_l, y_l, x_u, objective=self.criterion_,
                                        ot_weight=ot_weight, teacher=self.teacher_,
-                                       pseudo_u=pseudo_u)
+                                       pseudo_u=pseudo_u, x_seen=x_seen)
         self.backward(loss)
         for name, value in parts.items():
             self._part_sums[name] = self._part_sums.get(name, 0.0) + value

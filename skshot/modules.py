@@ -110,14 +110,15 @@ class ShotVAE(nn.Module):
         return torch.sigmoid(out) if self.likelihood == "bernoulli" else out
 
     def forward(self, x, y=None, x_u=None, objective=None, ot_weight=0.0, teacher=None,
-                pseudo_u=None):
+                pseudo_u=None, x_seen=None):
         """Return ``(logits, mu, logvar)`` of ``x``, or with ``objective`` a training step's loss.
 
         Without ``objective``: ``(logits, mu, logvar)``, the logits first, as
         classifiers read them. With ``objective`` (a
         :class:`~skshot.objectives.SemiSupervisedObjective`): its ``(loss,
         parts)`` on the labeled batch ``(x, y)`` and the unlabeled batch
-        ``x_u`` (with its pseudo-labels ``pseudo_u``, if any). The whole step
+        ``x_u`` (with its pseudo-labels ``pseudo_u``, if any, and the inputs
+        ``x_seen`` that the encoder reads instead, if any). The whole step
         then runs inside one ``forward`` call, its several passes through the
         encoder and the decoder included, which is what
         :class:`torch.nn.parallel.DistributedDataParallel` needs to synchronise
@@ -125,7 +126,7 @@ class ShotVAE(nn.Module):
         """
         if objective is not None:
             return objective(self, x, y, x_u, ot_weight=ot_weight, teacher=teacher,
-                             pseudo_u=pseudo_u)
+                             pseudo_u=pseudo_u, x_seen=x_seen)
         mu, logvar, logits = self.encode(x)
         return logits, mu, logvar
 

@@ -26,8 +26,9 @@ network's features, :mod:`skshot.propagation`), every objective but
 cross-entropy. With ``ot_drop_intrusions`` the OT term leaves out the mixes
 with a sample predicted as neither parent's class among their
 ``ot_intrusion_neighbors`` nearest unlabeled samples
-(:func:`skshot.losses.third_class_mixes`). Each part is averaged over its
-own batch.
+(:func:`skshot.losses.third_class_mixes`). Given ``x_seen``, the encoder
+reads those inputs (randomly translated copies, say) while the decoder
+reconstructs the batches as given. Each part is averaged over its own batch.
 """
 
 import torch
@@ -121,7 +122,8 @@ class SemiSupervisedObjective(nn.Module):
         """Whether the loss reads pseudo-labels (``propagation_weight > 0``, not supervised)."""
         return bool(self.propagation_weight) and self.objective != "supervised"
 
-    def forward(self, module, x_l, y_l, x_u, ot_weight=1.0, teacher=None, pseudo_u=None):
+    def forward(self, module, x_l, y_l, x_u, ot_weight=1.0, teacher=None, pseudo_u=None,
+                x_seen=None):
         """Loss of one step.
 
         Parameters
@@ -140,6 +142,12 @@ class SemiSupervisedObjective(nn.Module):
             Pseudo-labels of ``x_u`` and their weights
             (:func:`skshot.propagation.pseudo_labels`); used when
             ``propagation_weight > 0``.
+        x_seen : tuple of two torch.Tensor, default=None
+            ``(x_l_seen, x_u_seen)``, of the shapes of ``x_l`` and ``x_u``:
+            the inputs the encoder reads (transformed copies, say), while the
+            decoder reconstructs ``x_l`` and ``x_u``. The class distributions,
+            the mixes of the OT term and the supervised loss are those of the
+            inputs read. None reads ``x_l`` and ``x_u`` themselves.
 
         Returns
         -------
@@ -147,13 +155,14 @@ class SemiSupervisedObjective(nn.Module):
         parts : dict of str to detached scalar tensors
             The batch means of the loss's terms, for logging.
         """
+        x_l_seen, x_u_seen = (x_l, x_u) if x_seen is None else x_seen
         if self.objective == "supervised":
-            ce = losses.cross_entropy(module.encode(x_l)[2], y_l).mean()
+            ce = losses.cross_entropy(module.encode(x_l_seen)[2], y_l).mean()
             return ce, {"ce": ce.detach()}
 
         n_l = x_l.shape[0]
         x = torch.cat([x_l, x_u])
-        mu, logvar, logits = module.encode(x)
+        mu, logvar, logits = module.encode(x if x_seen is None else torch.cat([x_l_seen, x_u_seen]))
         n_classes = logits.shape[1]
         if self.objective == "m2":
             y_l_in = F.one_hot(y_l, n_classes).to(logits.dtype)
@@ -192,10 +201,10 @@ class SemiSupervisedObjective(nn.Module):
         if self.objective == "shot" and x_u.shape[0] > 1:
             if teacher is not None:
                 with torch.no_grad():
-                    logits_u = teacher.encode(x_u)[2]
+                    logits_u = teacher.encode(x_u_seen)[2]
             else:
                 logits_u = logits[n_l:]
-            parts["ot"] = self.ot_term(module, x_u, mu[n_l:], logvar[n_l:], logits_u)
+            parts["ot"] = self.ot_term(module, x_u_seen, mu[n_l:], logvar[n_l:], logits_u)
             loss = loss + ot_weight * parts["ot"]
         return loss, {name: value.detach() for name, value in parts.items()}
 

@@ -109,24 +109,30 @@ def np_optimal_partners(mu, logvar):
     return np.array(partners)
 
 
-def expected_step(module, x_l, y_l, x_u, ot_weight=1.0, seed=0, teacher=None, **kw):
-    """(loss, parts) of one step, computed from the formulas with the same random draws."""
+def expected_step(module, x_l, y_l, x_u, ot_weight=1.0, seed=0, teacher=None, x_seen=None,
+                  **kw):
+    """(loss, parts) of one step, computed from the formulas with the same random draws.
+
+    With ``x_seen = (a_l, a_u)`` the encoder reads ``a_l`` and ``a_u`` and the
+    decoder reconstructs ``x_l`` and ``x_u``.
+    """
     kw = {"objective": "shot", "likelihood": "bernoulli", "epsilon": 1e-3, "beta": 0.01,
           "elbo_weight": 1.0, "temperature": 0.67, "alpha": 1.0, "optimal_match": True,
           "mixup_alpha": 1.0, "ot_kl_direction": "forward", "entropy_weight": 0.0,
           "ot_target_temperature": 1.0, "ot_drop_intrusions": False,
           "ot_intrusion_neighbors": 1, **kw}
     x_l, y_l, x_u = x_l.numpy(), y_l.numpy(), x_u.numpy()
+    a_l, a_u = (x_l, x_u) if x_seen is None else (x_seen[0].numpy(), x_seen[1].numpy())
     n_l, n_u, n_classes = len(x_l), len(x_u), N_CLASSES
     torch.manual_seed(seed)
 
     if kw["objective"] == "supervised":
-        logits = np_encode(module, x_l)[2]
+        logits = np_encode(module, a_l)[2]
         ce = -special.log_softmax(logits, axis=-1)[np.arange(n_l), y_l]
         return ce.mean(), {"ce": ce.mean()}
 
     x = np.concatenate([x_l, x_u])
-    mu, logvar, logits = np_encode(module, x)
+    mu, logvar, logits = np_encode(module, np.concatenate([a_l, a_u]))
     log_pi = special.log_softmax(logits, axis=-1)
     # 1. Gumbel noise of the unlabeled logits, 2. Gaussian noise of z
     gumbel = -np.log(torch.empty(n_u, n_classes, dtype=F64).exponential_().numpy())
@@ -159,7 +165,7 @@ def expected_step(module, x_l, y_l, x_u, ot_weight=1.0, seed=0, teacher=None, **
     if kw["objective"] == "shot" and n_u > 1:
         mu_u, logvar_u, pi_u = mu[n_l:], logvar[n_l:], np.exp(log_pi[n_l:])
         if teacher is not None:  # the targets' class distributions come from the teacher
-            pi_u = special.softmax(np_encode(teacher, x_u)[2], axis=-1)
+            pi_u = special.softmax(np_encode(teacher, a_u)[2], axis=-1)
         # sharpening: pi^(1/T), renormalised
         pi_u = pi_u ** (1.0 / kw["ot_target_temperature"])
         pi_u = pi_u / pi_u.sum(axis=1, keepdims=True)
@@ -174,7 +180,7 @@ def expected_step(module, x_l, y_l, x_u, ot_weight=1.0, seed=0, teacher=None, **
         a = torch.full((n_u, 1), float(kw["mixup_alpha"]), dtype=F64)
         lam = torch.distributions.Beta(a, a).sample().numpy()
         target = (1.0 - lam) * pi_u + lam * pi_u[partner]
-        x_mix = (1.0 - lam) * x_u + lam * x_u[partner]
+        x_mix = (1.0 - lam) * a_u + lam * a_u[partner]
         log_q = special.log_softmax(np_encode(module, x_mix)[2], axis=-1)
         if kw["ot_kl_direction"] == "forward":
             ot = np_kl(np.exp(log_q), np.log(target))
@@ -185,7 +191,7 @@ def expected_step(module, x_l, y_l, x_u, ot_weight=1.0, seed=0, teacher=None, **
             # predicted class among its k nearest adds nothing; the mean stays
             # over the batch
             predicted = pi_u.argmax(axis=1)
-            squared = ((x_mix[:, None, :] - x_u[None, :, :]) ** 2).sum(axis=-1)
+            squared = ((x_mix[:, None, :] - a_u[None, :, :]) ** 2).sum(axis=-1)
             k = kw["ot_intrusion_neighbors"]
             nearest = predicted[np.argsort(squared, axis=1, kind="stable")[:, :k]]
             third = (nearest != predicted[:, None]) & (nearest != predicted[partner][:, None])
@@ -249,6 +255,35 @@ def test_loss_and_parts_match_the_formulas(objective, likelihood, params, seed):
         np.testing.assert_allclose(parts[name].item(), value, rtol=1e-10, atol=1e-12,
                                    err_msg=name)
     np.testing.assert_allclose(loss.item(), expected_loss, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("objective, likelihood, params", [
+    ("shot", "bernoulli", {}),
+    ("shot", "gaussian", {"optimal_match": False, "entropy_weight": 0.4}),
+    ("shot", "bernoulli", {"ot_drop_intrusions": True, "ot_intrusion_neighbors": 2}),
+    ("smooth-elbo", "bernoulli", {"beta": 1.0}),
+    ("m2", "gaussian", {"alpha": 2.0}),
+    ("supervised", "bernoulli", {}),
+])
+def test_the_encoder_reads_x_seen_and_the_decoder_reconstructs_x(objective, likelihood,
+                                                                     params):
+    module = make_module(likelihood, seed=3)
+    x_l, y_l, x_u = make_batch(likelihood, seed=3)
+    seen_l, _, seen_u = make_batch(likelihood, seed=4)  # other inputs of the same shapes
+    criterion = SemiSupervisedObjective(objective, likelihood, **params)
+    torch.manual_seed(11)
+    loss, parts = criterion(module, x_l, y_l, x_u, ot_weight=0.6, x_seen=(seen_l, seen_u))
+    expected_loss, expected_parts = expected_step(
+        module, x_l, y_l, x_u, 0.6, seed=11, x_seen=(seen_l, seen_u), objective=objective,
+        likelihood=likelihood, **params)
+    assert sorted(parts) == sorted(expected_parts)
+    for name, value in expected_parts.items():
+        np.testing.assert_allclose(parts[name].item(), value, rtol=1e-10, atol=1e-12,
+                                   err_msg=name)
+    np.testing.assert_allclose(loss.item(), expected_loss, rtol=1e-10, atol=1e-12)
+    # Reading the seen inputs is not reading x: the losses differ.
+    torch.manual_seed(11)
+    assert abs(criterion(module, x_l, y_l, x_u, ot_weight=0.6)[0].item() - loss.item()) > 1e-6
 
 
 @pytest.mark.parametrize("params", [{}, {"optimal_match": False, "entropy_weight": 0.2,

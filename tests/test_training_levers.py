@@ -13,6 +13,7 @@ from skshot import ShotVAEClassifier, propagation
 from skshot._net import ShotVAENet
 from skshot.callbacks import HeldOutAccuracy
 from skshot.losses import warmup_weight
+from skshot.objectives import SemiSupervisedObjective
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -100,8 +101,50 @@ def test_translation_is_applied_to_images_only(digit_images, blobs):
         .net_.translate_shift == 0
 
 
+def _is_translation(img, moved, shift):
+    """Whether flat ``moved`` is ``img`` (1 x 8 x 8) reflect-padded and cropped at some offset."""
+    padded = np.pad(img.reshape(8, 8), shift, mode="reflect")
+    return any(np.array_equal(padded[dy:dy + 8, dx:dx + 8].ravel(), moved)
+               for dy in range(2 * shift + 1) for dx in range(2 * shift + 1))
+
+
+@pytest.mark.parametrize("augmentation", ["translate", "translate-encoder"])
+def test_translate_encoder_reconstructs_the_images_as_given(digit_images, monkeypatch,
+                                                             augmentation):
+    X, _, y_partial = digit_images
+    steps = []
+    forward = SemiSupervisedObjective.forward
+
+    def spy(self, module, x_l, y_l, x_u, *args, x_seen=None, **kwargs):
+        steps.append((x_l.numpy().copy(), x_u.numpy().copy(),
+                      None if x_seen is None else [s.numpy().copy() for s in x_seen]))
+        return forward(self, module, x_l, y_l, x_u, *args, x_seen=x_seen, **kwargs)
+
+    monkeypatch.setattr(SemiSupervisedObjective, "forward", spy)
+    clf = fit_fast(X, y_partial, max_epochs=2, batch_size_unlabeled=32,
+                   augmentation=augmentation, translate_shift=1)
+    assert clf.net_.reconstruct_translated is (augmentation == "translate")
+    rows = {row.tobytes() for row in X.reshape(len(X), -1).astype(np.float32)}
+    moved = 0
+    for x_l, x_u, x_seen in steps:
+        targets = np.concatenate([x_l, x_u])
+        given = [row.tobytes() in rows for row in targets]
+        if augmentation == "translate":
+            # the decoder reconstructs what the encoder reads: translated images
+            assert x_seen is None
+            moved += given.count(False)
+            continue
+        assert all(given), "a reconstruction target is not a training image as given"
+        seen = np.concatenate(x_seen)
+        assert seen.shape == targets.shape
+        assert all(_is_translation(t, s, 1) for t, s in zip(targets, seen))
+        moved += int((seen != targets).any(axis=1).sum())
+    assert len(steps) > 2 and moved > len(X) // 2
+
+
 @pytest.mark.parametrize("params, message", [
     ({"augmentation": "translate"}, "needs images"),
+    ({"augmentation": "translate-encoder"}, "augmentation='translate-encoder' needs images"),
     ({"augmentation": "translate", "translate_shift": 8, "input_shape": (1, 8, 8)},
      "translate_shift=8 must be smaller"),
     ({"augmentation": "flip"}, "augmentation"),
