@@ -510,8 +510,8 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         encoder only (the class distributions, the OT term's mixes, ``z``),
         while the decoder reconstructs the images as given, so that it
         learns, and ``sample`` draws, images in their usual place. None
-        trains on the samples as given (the paper's description). On Fashion-MNIST
-        with 10 labels per class (validation, three label draws),
+        trains on the samples as given (the paper's description). On
+        Fashion-MNIST with 10 labels per class (validation, three label draws),
         ``backbone="conv"`` with ``"translate"`` gave 24.8 % against 25.5 %
         for the defaults on 50 000 images (higher on one draw) and 22.5 %
         against 23.5 % on 10 000, in about four times the fit time; with
@@ -529,7 +529,8 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         network. With the ``"mlp"`` backbone neither
         translation lowered the error. See :ref:`recipe`.
     translate_shift : int, default=2
-        Largest shift, in pixels, of ``augmentation="translate"``.
+        Largest shift, in pixels, of ``augmentation="translate"`` and
+        ``"translate-encoder"``.
     batch_size_labeled : int, default=64
         Labeled samples per step (all of them when there are fewer).
     batch_size_unlabeled : int, default=512
