@@ -198,7 +198,8 @@ def sample_fidelity(clf, X_val, y_val, seed=0, judge=None):
     prior (20 per class), and 50 held-out inputs redrawn as every class.
     ``judge``: that classifier already fitted, if it is.
     """
-    judge = judge or fidelity_judge().fit(X_val, y_val)
+    if judge is None:
+        judge = fidelity_judge().fit(X_val, y_val)
     classes = clf.classes_
     X_new, y_new = clf.sample(classes, n_samples=20, random_state=seed)
     prior = float(np.mean(judge.predict(X_new) == y_new))
@@ -219,7 +220,8 @@ def per_class_fidelity(clf, X_val, y_val, seed=0, n_per_class=100, n_inputs=300,
     from a judge trained on half of them): a ceiling for the other two.
     ``judge``: that classifier already fitted, if it is.
     """
-    judge = judge or fidelity_judge().fit(X_val, y_val)
+    if judge is None:
+        judge = fidelity_judge().fit(X_val, y_val)
     classes = clf.classes_
 
     def recall(y_true, y_pred):

@@ -161,8 +161,8 @@ class SemiSupervisedObjective(nn.Module):
             return ce, {"ce": ce.detach()}
 
         n_l = x_l.shape[0]
-        x = torch.cat([x_l, x_u])
-        mu, logvar, logits = module.encode(x if x_seen is None else torch.cat([x_l_seen, x_u_seen]))
+        x = torch.cat([x_l, x_u])  # what the decoder reconstructs
+        mu, logvar, logits = module.encode(x if x_seen is None else torch.cat(x_seen))
         n_classes = logits.shape[1]
         if self.objective == "m2":
             y_l_in = F.one_hot(y_l, n_classes).to(logits.dtype)
