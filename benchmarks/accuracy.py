@@ -47,7 +47,10 @@ samples (``vote_neighbors=7, vote_weight=0.8``), the user guide's option for sma
 1e-3), the user guide's advice for small image sets since 2026-12-05;
 ``"shot+vote-axes64"``, the defaults with the vote's distances measured on the training
 samples' first 64 principal axes (``vote_components=64``), the option that cuts the vote's
-cost on images.
+cost on images; ``"shot+conv"`` (Fashion-MNIST only), the defaults with the samples read as
+28x28 images by the ``"conv"`` backbone, translated for the encoder only
+(``augmentation="translate-encoder"``) and trained under bfloat16 autocast
+(``mixed_precision="bf16"``), the user guide's advice for 28x28 images.
 
 Hyperparameters: for each protocol and method, the candidates of
 ``CANDIDATES`` are compared on a validation split carved from the training
@@ -102,7 +105,7 @@ VAE_METHODS = {"m2": "m2", "smooth-elbo": "smooth-elbo", "shot": "shot",
                "shot+input-graph": "shot", "shot+input-graph-w1": "shot",
                "shot+weight-decay": "shot", "shot-3x+weight-decay": "shot",
                "shot+intrusion-k1": "shot", "shot+image-vote": "shot",
-               "shot+vote-axes64": "shot", "shot+small-images": "shot"}
+               "shot+vote-axes64": "shot", "shot+small-images": "shot", "shot+conv": "shot"}
 #: How many times the default training length each VAE method trains.
 LENGTH_FACTOR = {"shot-3x": 3, "shot-3x+early-stopping": 3, "shot-3x+weight-decay": 3}
 #: Parameters that a VAE method sets on top of the defaults and of its candidates.
@@ -118,13 +121,18 @@ METHOD_PARAMS = {"shot+propagation": {"propagation_weight": 1.0},
                  "shot+image-vote": {"vote_neighbors": 7, "vote_weight": 0.8},
                  "shot+vote-axes64": {"vote_components": 64},
                  "shot+small-images": {"lr": 3e-3, "vote_neighbors": 7, "vote_weight": 0.8},
+                 "shot+conv": {"backbone": "conv", "augmentation": "translate-encoder",
+                               "mixed_precision": "bf16"},
                  # the network on the labels alone: no vote of the unlabeled samples either
                  "labeled-only": {"vote_neighbors": 0}}
 #: Methods measured only when ``--methods`` names them (options, not defaults).
 OPTIONAL_METHODS = ["shot+propagation", "shot+early-stopping", "shot-3x+early-stopping",
                     "shot+input-graph", "shot+input-graph-w1", "shot+weight-decay",
                     "shot-3x+weight-decay", "shot+intrusion-k1", "shot+image-vote",
-                    "shot+vote-axes64", "shot+small-images"]
+                    "shot+vote-axes64", "shot+small-images", "shot+conv"]
+#: Methods that read the samples as images: they run only on the data sets named here, with
+#: these shapes passed as ``input_shape``.
+IMAGE_SHAPES = {"shot+conv": {"fmnist": (1, 28, 28)}}
 METHODS = [*(m for m in VAE_METHODS if m not in OPTIONAL_METHODS), "LabelSpreading",
            "SelfTraining"]
 
@@ -226,8 +234,9 @@ def earlier_defaults(method, row, current, n_train=None):
 
 def make_model(method, dataset, params, epochs, seed, n_train):
     if method in VAE_METHODS:
+        shape = {"input_shape": IMAGE_SHAPES[method][dataset]} if method in IMAGE_SHAPES else {}
         model = ShotVAEClassifier(objective=VAE_METHODS[method], random_state=seed,
-                                  **{**METHOD_PARAMS.get(method, {}), **params})
+                                  **{**METHOD_PARAMS.get(method, {}), **shape, **params})
         factor = LENGTH_FACTOR.get(method, 1)
         if factor > 1 and epochs == "auto":
             epochs = factor * model.set_params(max_epochs="auto")._resolve_max_epochs(n_train)
@@ -311,6 +320,11 @@ def main(argv=None):
     parser.add_argument("--seeds", nargs="+", type=int, default=None,
                         help="seeds to run instead of the profile's (the table counts them)")
     args = parser.parse_args(argv)
+    for method in set(args.methods) & set(IMAGE_SHAPES):
+        for protocol in args.protocols:
+            if PROTOCOLS[protocol][0] not in IMAGE_SHAPES[method]:
+                parser.error(f"{method} reads images; it runs on "
+                             f"{', '.join(IMAGE_SHAPES[method])} only, not on {protocol}")
     name = "quick" if args.quick else "full"
     profile = PROFILES[name]
     started = time.perf_counter()

@@ -357,7 +357,9 @@ def write_summary(path):
                   "Settings ending in `-fidelity-per-class` also measure each class's share",
                   "of `sample()` outputs recognised as that class. `translate-encoder`",
                   "translates the images for the encoder only: the decoder reconstructs",
-                  "them as given.", ""]
+                  "them as given. `bf16` settings run the forward passes under bfloat16",
+                  "autocast (`mixed_precision: \"bf16\"`) on this machine's CPU, which has",
+                  "bfloat16 instructions (AVX-512 BF16, AMX).", ""]
     for protocol in PROTOCOLS:
         keys = [k for k in groups if k[0] == protocol]
         if not keys:

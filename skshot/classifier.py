@@ -526,7 +526,11 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         and 95 %); with 10 labels per class 24.7 % (``"translate"`` 24.8 %,
         the defaults 25.5 %), samples recognised 93 % and 95 % of the time:
         the option for images where the fit time allows a convolutional
-        network. With the ``"mlp"`` backbone neither
+        network. With ``mixed_precision="bf16"`` on a CPU with bfloat16
+        instructions it fitted 60 000 images in 433 to 480 s on two cores
+        and gave 14.2 % against 16.4 % for the defaults on the test split
+        with 100 labels per class, 24.4 % against 25.0 % with 10 (three
+        seeds). With the ``"mlp"`` backbone neither
         translation lowered the error. See :ref:`recipe`.
     translate_shift : int, default=2
         Largest shift, in pixels, of ``augmentation="translate"`` and
@@ -642,7 +646,15 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         are cast back to float32 and every loss is computed in float32; the
         weights and the optimizer stay in float32. None computes in float32.
         ``fit`` raises a ``ValueError`` if the device lacks bfloat16 support
-        (on CUDA, :func:`torch.cuda.is_bf16_supported`); the CPU has it.
+        (on CUDA, :func:`torch.cuda.is_bf16_supported`); the CPU has it. A
+        CPU with bfloat16 instructions (AVX-512 BF16, AMX) runs it faster
+        too: on two such cores ``backbone="conv",
+        augmentation="translate-encoder"`` fitted 50 000 Fashion-MNIST
+        images in 451 to 455 s against 727 to 794 s in float32, with the same
+        validation error (13.9 % against 13.8 % over three label draws with
+        100 labels per class) and samples recognised as their class as often
+        (92 % and 94 %); see :ref:`recipe`. A CPU without them emulates
+        bfloat16, and the fit is slower than in float32.
     accelerator : accelerate.Accelerator, default=None
         Trains through skorch's Accelerate integration
         (:class:`skorch.hf.AccelerateMixin`): the accelerator places the

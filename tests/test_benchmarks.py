@@ -180,6 +180,19 @@ def test_accuracy_script_measures_the_image_vote_option_only_on_request():
                                   "vote_weight": 0.8}
 
 
+def test_accuracy_script_measures_the_conv_option_on_images_only_and_on_request():
+    accuracy = load_script("accuracy")
+    assert "shot+conv" not in accuracy.METHODS
+    option, plain = (accuracy.make_model(method, "fmnist", {}, "auto", 0, 100)
+                     for method in ("shot+conv", "shot"))
+    assert option.get_params() == {**plain.get_params(), "backbone": "conv",
+                                   "augmentation": "translate-encoder",
+                                   "mixed_precision": "bf16", "input_shape": (1, 28, 28)}
+    assert plain.input_shape is None and plain.backbone == accuracy.ShotVAEClassifier().backbone
+    with pytest.raises(SystemExit):
+        accuracy.main(["--protocols", "fmnist-100", "digits-50", "--methods", "shot+conv"])
+
+
 def test_accuracy_table_resolves_auto_defaults_on_each_protocol_s_training_size():
     accuracy = load_script("accuracy")
     current = accuracy.estimator_defaults()
