@@ -175,8 +175,8 @@ def write_summary(path):
         "`epoch` where it was reached (mean over draws); fidelity: the share of `sample()`",
         "outputs that a logistic regression trained on the held-out data assigns to the class",
         (f"asked for (prior z / restyled inputs). Machine: {platform.machine()}, "
-         f"{platform.system()}, 2 cores shared by two to four fits at a time, so fit times compare"),
-        "only roughly.",
+         f"{platform.system()}, 2 cores, which up to four fits shared for some rows (one fit at"),
+        "a time for others), so fit times compare only roughly.",
         "",
     ]
     if path.stem == "levers":  # the main study: what its setting names mean

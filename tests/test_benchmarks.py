@@ -189,6 +189,9 @@ def test_accuracy_script_measures_the_conv_option_on_images_only_and_on_request(
                                    "augmentation": "translate-encoder",
                                    "mixed_precision": "bf16", "input_shape": (1, 28, 28)}
     assert plain.input_shape is None and plain.backbone == accuracy.ShotVAEClassifier().backbone
+    assert "shot-3x+conv" not in accuracy.METHODS
+    longer = accuracy.make_model("shot-3x+conv", "fmnist", {}, 10, 0, 100)
+    assert longer.get_params() == {**option.get_params(), "max_epochs": 30}
     with pytest.raises(SystemExit):
         accuracy.main(["--protocols", "fmnist-100", "digits-50", "--methods", "shot+conv"])
 
