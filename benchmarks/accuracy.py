@@ -111,6 +111,8 @@ VAE_METHODS = {"m2": "m2", "smooth-elbo": "smooth-elbo", "shot": "shot",
 #: How many times the default training length each VAE method trains.
 LENGTH_FACTOR = {"shot-3x": 3, "shot-3x+early-stopping": 3, "shot-3x+weight-decay": 3,
                  "shot-3x+conv": 3}
+#: The user guide's setting for 28x28 images (methods ``shot+conv`` and ``shot-3x+conv``).
+CONV_IMAGES = {"backbone": "conv", "augmentation": "translate-encoder", "mixed_precision": "bf16"}
 #: Parameters that a VAE method sets on top of the defaults and of its candidates.
 METHOD_PARAMS = {"shot+propagation": {"propagation_weight": 1.0},
                  "shot+early-stopping": {"early_stopping": True},
@@ -124,10 +126,7 @@ METHOD_PARAMS = {"shot+propagation": {"propagation_weight": 1.0},
                  "shot+image-vote": {"vote_neighbors": 7, "vote_weight": 0.8},
                  "shot+vote-axes64": {"vote_components": 64},
                  "shot+small-images": {"lr": 3e-3, "vote_neighbors": 7, "vote_weight": 0.8},
-                 "shot+conv": {"backbone": "conv", "augmentation": "translate-encoder",
-                               "mixed_precision": "bf16"},
-                 "shot-3x+conv": {"backbone": "conv", "augmentation": "translate-encoder",
-                                  "mixed_precision": "bf16"},
+                 "shot+conv": CONV_IMAGES, "shot-3x+conv": CONV_IMAGES,
                  # the network on the labels alone: no vote of the unlabeled samples either
                  "labeled-only": {"vote_neighbors": 0}}
 #: Methods measured only when ``--methods`` names them (options, not defaults).
@@ -137,7 +136,7 @@ OPTIONAL_METHODS = ["shot+propagation", "shot+early-stopping", "shot-3x+early-st
                     "shot+vote-axes64", "shot+small-images", "shot+conv", "shot-3x+conv"]
 #: Methods that read the samples as images: they run only on the data sets named here, with
 #: these shapes passed as ``input_shape``.
-IMAGE_SHAPES = {"shot+conv": {"fmnist": (1, 28, 28)}, "shot-3x+conv": {"fmnist": (1, 28, 28)}}
+IMAGE_SHAPES = {method: {"fmnist": (1, 28, 28)} for method in ("shot+conv", "shot-3x+conv")}
 METHODS = [*(m for m in VAE_METHODS if m not in OPTIONAL_METHODS), "LabelSpreading",
            "SelfTraining"]
 
