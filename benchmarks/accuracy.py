@@ -47,11 +47,14 @@ samples (``vote_neighbors=7, vote_weight=0.8``), the user guide's option for sma
 1e-3), the user guide's advice for small image sets since 2026-12-05;
 ``"shot+vote-axes64"``, the defaults with the vote's distances measured on the training
 samples' first 64 principal axes (``vote_components=64``), the option that cuts the vote's
-cost on images; ``"shot+conv"`` (Fashion-MNIST only), the defaults with the samples read as
-28x28 images by the ``"conv"`` backbone, translated for the encoder only
-(``augmentation="translate-encoder"``) and trained under bfloat16 autocast
-(``mixed_precision="bf16"``), the user guide's advice for 28x28 images, and
-``"shot-3x+conv"``, the same three times as long.
+cost on images; ``"shot+mlp"`` and ``"shot-3x+mlp"``, the defaults and the three times
+longer fit with the ``"mlp"`` backbone (``backbone="mlp"``), which reads images as rows of
+pixels, without translation and in float32: the defaults for images before 2026-12-06.
+
+Fashion-MNIST's images reach every ``ShotVAEClassifier`` method as 28x28 images
+(``input_shape=(1, 28, 28)``), so that the defaults read them with the ``"conv"``
+backbone, translated for the encoder, under bfloat16 where the CPU has bfloat16
+instructions (``backbone``, ``augmentation`` and ``mixed_precision`` ``"auto"``).
 
 Hyperparameters: for each protocol and method, the candidates of
 ``CANDIDATES`` are compared on a validation split carved from the training
@@ -106,13 +109,11 @@ VAE_METHODS = {"m2": "m2", "smooth-elbo": "smooth-elbo", "shot": "shot",
                "shot+input-graph": "shot", "shot+input-graph-w1": "shot",
                "shot+weight-decay": "shot", "shot-3x+weight-decay": "shot",
                "shot+intrusion-k1": "shot", "shot+image-vote": "shot",
-               "shot+vote-axes64": "shot", "shot+small-images": "shot", "shot+conv": "shot",
-               "shot-3x+conv": "shot"}
+               "shot+vote-axes64": "shot", "shot+small-images": "shot", "shot+mlp": "shot",
+               "shot-3x+mlp": "shot"}
 #: How many times the default training length each VAE method trains.
 LENGTH_FACTOR = {"shot-3x": 3, "shot-3x+early-stopping": 3, "shot-3x+weight-decay": 3,
-                 "shot-3x+conv": 3}
-#: The user guide's setting for 28x28 images (methods ``shot+conv`` and ``shot-3x+conv``).
-CONV_IMAGES = {"backbone": "conv", "augmentation": "translate-encoder", "mixed_precision": "bf16"}
+                 "shot-3x+mlp": 3}
 #: Parameters that a VAE method sets on top of the defaults and of its candidates.
 METHOD_PARAMS = {"shot+propagation": {"propagation_weight": 1.0},
                  "shot+early-stopping": {"early_stopping": True},
@@ -126,17 +127,17 @@ METHOD_PARAMS = {"shot+propagation": {"propagation_weight": 1.0},
                  "shot+image-vote": {"vote_neighbors": 7, "vote_weight": 0.8},
                  "shot+vote-axes64": {"vote_components": 64},
                  "shot+small-images": {"lr": 3e-3, "vote_neighbors": 7, "vote_weight": 0.8},
-                 "shot+conv": CONV_IMAGES, "shot-3x+conv": CONV_IMAGES,
+                 "shot+mlp": {"backbone": "mlp"}, "shot-3x+mlp": {"backbone": "mlp"},
                  # the network on the labels alone: no vote of the unlabeled samples either
                  "labeled-only": {"vote_neighbors": 0}}
 #: Methods measured only when ``--methods`` names them (options, not defaults).
 OPTIONAL_METHODS = ["shot+propagation", "shot+early-stopping", "shot-3x+early-stopping",
                     "shot+input-graph", "shot+input-graph-w1", "shot+weight-decay",
                     "shot-3x+weight-decay", "shot+intrusion-k1", "shot+image-vote",
-                    "shot+vote-axes64", "shot+small-images", "shot+conv", "shot-3x+conv"]
-#: Methods that read the samples as images: they run only on the data sets named here, with
-#: these shapes passed as ``input_shape``.
-IMAGE_SHAPES = {method: {"fmnist": (1, 28, 28)} for method in ("shot+conv", "shot-3x+conv")}
+                    "shot+vote-axes64", "shot+small-images", "shot+mlp", "shot-3x+mlp"]
+#: Data sets of images, with the shape that the ``ShotVAEClassifier`` methods receive as
+#: ``input_shape`` (the others read rows of features).
+IMAGE_SHAPES = {"fmnist": (1, 28, 28)}
 METHODS = [*(m for m in VAE_METHODS if m not in OPTIONAL_METHODS), "LabelSpreading",
            "SelfTraining"]
 
@@ -203,25 +204,39 @@ def _train_size(dataset, fmnist_train):
     return len(load(dataset, 0, {"fmnist_train": fmnist_train, "fmnist_test": 1})[0])
 
 
-def resolved_defaults(current, n_train):
-    """``current`` with the ``"auto"`` defaults that depend on the training size resolved.
+def resolved_defaults(current, n_train, input_shape=None):
+    """``current`` with the ``"auto"`` values that depend on the data resolved.
 
-    A row measured before such a default existed ran the value that it
-    resolves to on ``n_train`` samples if its recorded value is that one.
+    ``ot_intrusion_neighbors`` depends on the training size ``n_train``;
+    ``backbone``, ``augmentation`` and ``mixed_precision`` on whether the
+    samples are images (``input_shape``) and, for the last, on this machine's
+    CPU. A row measured before such a default existed ran the value that it
+    resolves to on its data if its recorded value is that one.
     """
-    if current.get("ot_intrusion_neighbors") != "auto":
-        return current
-    model = ShotVAEClassifier(batch_size_unlabeled=current["batch_size_unlabeled"])
-    return {**current, "ot_intrusion_neighbors": model._resolve_intrusion_neighbors(n_train)}
+    resolved = dict(current)
+    if current.get("ot_intrusion_neighbors") == "auto":
+        model = ShotVAEClassifier(batch_size_unlabeled=current["batch_size_unlabeled"])
+        resolved["ot_intrusion_neighbors"] = model._resolve_intrusion_neighbors(n_train)
+    names = ("backbone", "augmentation", "mixed_precision")
+    model = ShotVAEClassifier(**{k: current[k] for k in names if k in current})
+    backbone = model._resolve_backbone(input_shape or (1,))
+    for name, value in (("backbone", backbone),
+                        ("augmentation", model._resolve_augmentation(backbone)),
+                        ("mixed_precision", model._resolve_mixed_precision(backbone, "cpu"))):
+        if name in current:
+            resolved[name] = value
+    return resolved
 
 
-def earlier_defaults(method, row, current, n_train=None):
+def earlier_defaults(method, row, current, n_train=None, input_shape=None):
     """The parameters whose defaults changed since ``row`` was measured, as it ran them.
 
     Parameters that the row's candidate or its method set are not defaults,
     and the labeled-only network does not read the unlabeled terms' ones.
-    With ``n_train``, the protocol's training size, a recorded value equal
-    to what an ``"auto"`` default resolves to there has not changed.
+    With ``n_train``, the protocol's training size, and ``input_shape``, its
+    images' shape (None for rows of features), a recorded value equal to
+    what an ``"auto"`` default resolves to there, with the method's own
+    parameters, has not changed.
     """
     own = {**METHOD_PARAMS.get(method, {}), **row["params"]}
     objective = VAE_METHODS.get(method)
@@ -230,15 +245,15 @@ def earlier_defaults(method, row, current, n_train=None):
     # A parameter added after the row was measured ran as ADDED_PARAMETERS says.
     recorded = {**ADDED_PARAMETERS, **row["defaults"]} if "defaults" in row else {}
     if n_train is not None:
-        current = resolved_defaults(current, n_train)
-        recorded = resolved_defaults(recorded, n_train)
+        current = resolved_defaults({**current, **own}, n_train, input_shape)
+        recorded = resolved_defaults({**recorded, **own}, n_train, input_shape)
     return {k: v for k, v in recorded.items()
             if k in current and current[k] != v and k not in own and k not in unread}
 
 
 def make_model(method, dataset, params, epochs, seed, n_train):
     if method in VAE_METHODS:
-        shape = {"input_shape": IMAGE_SHAPES[method][dataset]} if method in IMAGE_SHAPES else {}
+        shape = {"input_shape": IMAGE_SHAPES[dataset]} if dataset in IMAGE_SHAPES else {}
         model = ShotVAEClassifier(objective=VAE_METHODS[method], random_state=seed,
                                   **{**METHOD_PARAMS.get(method, {}), **shape, **params})
         factor = LENGTH_FACTOR.get(method, 1)
@@ -322,13 +337,9 @@ def main(argv=None):
     parser.add_argument("--methods", nargs="+", default=METHODS,
                         choices=METHODS + OPTIONAL_METHODS)
     parser.add_argument("--seeds", nargs="+", type=int, default=None,
-                        help="seeds to run instead of the profile's (the table counts them)")
+                        help="seeds to run instead of the profile's (the table counts them); "
+                        "a row of the same experiment measured on other seeds is joined")
     args = parser.parse_args(argv)
-    for method in set(args.methods) & set(IMAGE_SHAPES):
-        for protocol in args.protocols:
-            if PROTOCOLS[protocol][0] not in IMAGE_SHAPES[method]:
-                parser.error(f"{method} reads images; it runs on "
-                             f"{', '.join(IMAGE_SHAPES[method])} only, not on {protocol}")
     name = "quick" if args.quick else "full"
     profile = PROFILES[name]
     started = time.perf_counter()
@@ -348,7 +359,8 @@ def main(argv=None):
             params, validation = select(method, dataset, n_per_class, profile, epochs,
                                         args.quick)
             errors, seconds, network = [], [], []
-            for seed in args.seeds or profile["seeds"][FAMILY[dataset]]:
+            seeds = args.seeds or profile["seeds"][FAMILY[dataset]]
+            for seed in seeds:
                 X_train, X_test, y_train, y_test = load(dataset, seed, profile)
                 y_partial = mask_labels(y_train, n_per_class, random_state=seed)
                 error, fit_seconds, network_error = run_one(
@@ -356,14 +368,16 @@ def main(argv=None):
                 errors.append(error)
                 seconds.append(fit_seconds)
                 network.append(network_error)
-            rows[method] = {"errors": errors, "fit_seconds": seconds, "params": params,
-                            "validation_errors": validation,
-                            "measured": {"date": time.strftime("%Y-%m-%d"),
-                                         "threads": torch.get_num_threads()}}
+            row = {"errors": errors, "fit_seconds": seconds, "params": params,
+                   "validation_errors": validation, "seeds": list(seeds),
+                   "measured": {"date": time.strftime("%Y-%m-%d"),
+                                "threads": torch.get_num_threads()}}
             if None not in network:
-                rows[method]["network_errors"] = network
+                row["network_errors"] = network
             if method in VAE_METHODS:
-                rows[method]["defaults"] = estimator_defaults()
+                row["defaults"] = estimator_defaults()
+            rows[method] = with_earlier_seeds(rows.get(method), row) if args.seeds else row
+            errors = rows[method]["errors"]
             measured.add((protocol, method))
             print(f"{protocol:12s} {method:14s} error {np.mean(errors):5.2f} ± "
                   f"{np.std(errors):4.2f} %  fit {statistics.median(seconds):6.1f} s  "
@@ -372,6 +386,29 @@ def main(argv=None):
             results["run_seconds"] = time.perf_counter() - started
             keep_rows_written_meanwhile(results, stem, measured)
             write(results, stem)
+
+
+def with_earlier_seeds(earlier, row):
+    """``row`` joined with the seeds of the ``earlier`` row of the same method and protocol.
+
+    Seeds measured in separate runs make one row only where the runs are the
+    same experiment: the same parameters, the same estimator defaults and
+    other seeds. Otherwise ``row`` replaces the earlier one.
+    """
+    same = (earlier is not None and "seeds" in earlier
+            and earlier["params"] == row["params"]
+            and earlier.get("defaults") == row.get("defaults")
+            and not set(earlier["seeds"]) & set(row["seeds"])
+            and ("network_errors" in earlier) == ("network_errors" in row))
+    if not same:
+        return row
+    joined = dict(row)
+    order = np.argsort(earlier["seeds"] + row["seeds"], kind="stable")
+    for key in ("seeds", "errors", "fit_seconds", "network_errors"):
+        if key in row:
+            values = earlier[key] + row[key]
+            joined[key] = [values[i] for i in order]
+    return joined
 
 
 def keep_rows_written_meanwhile(results, stem, measured):
@@ -392,9 +429,9 @@ def keep_rows_written_meanwhile(results, stem, measured):
                 results["protocols"].setdefault(protocol, {})[method] = row
 
 
-def _setting(method, row, current, n_train):
+def _setting(method, row, current, n_train, input_shape):
     """A row's setting: its chosen parameters and any earlier defaults it ran under."""
-    return {**earlier_defaults(method, row, current, n_train), **row["params"]}
+    return {**earlier_defaults(method, row, current, n_train, input_shape), **row["params"]}
 
 
 def _measured(row):
@@ -431,13 +468,14 @@ def write(results, stem):
     current = estimator_defaults()
     for protocol, rows in results["protocols"].items():
         n_train = train_size(PROTOCOLS[protocol][0], profile)
+        shape = IMAGE_SHAPES.get(PROTOCOLS[protocol][0])
         for method, row in rows.items():
             errors, network = row["errors"], row.get("network_errors")
             alone = "–" if network is None else f"{np.mean(network):.2f} ± {np.std(network):.2f}"
             lines.append(
                 f"| {protocol} | {method} | {np.mean(errors):.2f} ± {np.std(errors):.2f} | "
                 f"{alone} | {statistics.median(row['fit_seconds']):.1f} | {len(errors)} | "
-                f"`{json.dumps(_setting(method, row, current, n_train))}` | {_measured(row)} |")
+                f"`{json.dumps(_setting(method, row, current, n_train, shape))}` | {_measured(row)} |")
     lines += [
         "",
         "## How the settings were chosen",

@@ -8,7 +8,7 @@ what was found, and the alternatives, instead of failing inside PyTorch.
 
 import torch
 
-__all__ = ["check_device", "resolve_device"]
+__all__ = ["check_device", "has_fast_bf16", "resolve_device"]
 
 _ALTERNATIVES = ('Use device="auto", which takes a GPU when one is available and the CPU '
                  'otherwise, or device="cpu".')
@@ -19,6 +19,39 @@ def resolve_device(device):
     if isinstance(device, str) and device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return device
+
+
+def has_fast_bf16(device):
+    """Whether ``device`` computes in bfloat16 natively, so that autocast to it saves time.
+
+    A CUDA GPU with bfloat16 units (NVIDIA Ampere and later), or a CPU with
+    bfloat16 instructions (AVX-512 BF16 or AMX). A CPU without them, and
+    any other device, emulates bfloat16 or is not known to be faster with it.
+
+    Parameters
+    ----------
+    device : str or torch.device
+        A device that :func:`check_device` accepts (``"auto"`` included).
+
+    Returns
+    -------
+    bool
+    """
+    parsed = torch.device(resolve_device(device))
+    if parsed.type == "cuda":
+        if parsed.index is None:
+            return torch.cuda.is_bf16_supported(including_emulation=False)
+        with torch.cuda.device(parsed.index):
+            return torch.cuda.is_bf16_supported(including_emulation=False)
+    if parsed.type == "cpu":
+        return _cpu_has_bf16_instructions()
+    return False
+
+
+def _cpu_has_bf16_instructions():
+    # torch.cpu's feature queries are private and may go: no answer means no.
+    queries = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in queries)
 
 
 def check_device(device, mixed_precision=None):

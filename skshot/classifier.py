@@ -34,7 +34,7 @@ from skorch.helper import predefined_split
 
 from ._accelerate import accelerated_net_class
 from ._data import SemiSupervisedData
-from ._device import check_device, resolve_device
+from ._device import check_device, has_fast_bf16, resolve_device
 from ._labels import encode_partial_labels, unlabeled_mask
 from ._net import PROPAGATION_START, ShotVAENet, softmax_float64
 from .backbones import BACKBONES
@@ -67,6 +67,11 @@ AUTO_JOINT_GRAPH_STEPS = 100
 AUTO_INTRUSION_STEPS = 4
 #: ... and this many neighbours then.
 AUTO_INTRUSION_NEIGHBORS = 3
+#: ``backbone="auto"`` reads images whose height and width are at least this
+#: (and divisible by 4) with the ``"conv"`` backbone, other samples with the ``"mlp"``.
+AUTO_CONV_MIN_SIDE = 16
+#: The built-in backbones that read images with convolutions.
+IMAGE_BACKBONES = frozenset({"conv", "wrn-28-2"})
 #: Share of the labels that ``early_stopping=True`` holds out when ``validation_fraction`` is None.
 EARLY_STOPPING_FRACTION = 0.1
 #: Number of shared standard-normal draws of z in :meth:`ShotVAEClassifier.score_samples`.
@@ -169,8 +174,17 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
     hidden_sizes : tuple of int, default=(500, 500)
         Hidden layer widths of the ``"mlp"`` backbone's encoder; the decoder
         mirrors them. The other backbones ignore them.
-    backbone : {"mlp", "conv", "wrn-28-2"} or callable, default="mlp"
+    backbone : {"auto", "mlp", "conv", "wrn-28-2"} or callable, default="auto"
         The encoder and decoder networks (:mod:`skshot.backbones`).
+        ``"auto"`` reads images (4-D ``X`` or ``input_shape``) whose height
+        and width are at least 16 pixels and divisible by 4 with ``"conv"``,
+        and everything else, smaller images and rows of features, with
+        ``"mlp"`` (the fitted attribute ``backbone_`` says which). On
+        Fashion-MNIST's test split (60 000 images, three seeds) ``"conv"``,
+        with ``augmentation`` and ``mixed_precision`` ``"auto"``, gave 14.2 %
+        error against 16.4 % for ``"mlp"`` with 100 labels per class and
+        24.4 % against 25.0 % with 10; on the 8x8 digits it is no better
+        than the MLP, and its translation cost 3.7 points there.
         ``"mlp"``: fully connected layers of ``hidden_sizes`` (the paper's
         MNIST network). ``"conv"``: a small convolutional network for 28x28
         grey images. ``"wrn-28-2"``: the paper's WideResNet-28-2 encoder for
@@ -499,38 +513,40 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         inputs as given; 64 is the advice for inputs with many features
         where the fitted model's size or the prediction's speed matters; see
         :ref:`neighbour-vote`.
-    augmentation : {"auto", "translate", "translate-encoder"} or None, default=None
+    augmentation : {"auto", "translate", "translate-encoder"} or None, default="auto"
         Random transformation of the training images, drawn anew at every
         step on the device: ``"translate"`` shifts each image by up to
         ``translate_shift`` pixels in each direction (reflect padding and a
         random crop, as the authors' released code trains every image data
         set); it needs images (4-D ``X`` or ``input_shape``). ``"auto"``
-        translates images and leaves other data as they are.
-        ``"translate-encoder"`` shifts the images the same way for the
-        encoder only (the class distributions, the OT term's mixes, ``z``),
-        while the decoder reconstructs the images as given, so that it
-        learns, and ``sample`` draws, images in their usual place. None
-        trains on the samples as given (the paper's description). On
-        Fashion-MNIST with 10 labels per class (validation, three label draws),
-        ``backbone="conv"`` with ``"translate"`` gave 24.8 % against 25.5 %
-        for the defaults on 50 000 images (higher on one draw) and 22.5 %
-        against 23.5 % on 10 000, in about four times the fit time; with
-        the ``"mlp"`` backbone the translation gave 23.9 % on 10 000 images.
-        With 100 labels per class the ``"conv"`` backbone with it gave
-        13.9 % against 15.5 % on 50 000 images (lower on each draw), but
-        the decoder learns shifted images: ``sample``'s outputs were
-        recognised as their class 74 % of the time against 91 %. With
-        ``"translate-encoder"`` instead the ``"conv"`` backbone gave 13.8 %
-        and its samples were recognised as their class 92 % of the time
-        from the prior and 94 % restyled, as often as the defaults' (91 %
-        and 95 %); with 10 labels per class 24.7 % (``"translate"`` 24.8 %,
-        the defaults 25.5 %), samples recognised 93 % and 95 % of the time:
-        the option for images where the fit time allows a convolutional
-        network. With ``mixed_precision="bf16"`` on a CPU with bfloat16
-        instructions it fitted 60 000 images in 433 to 480 s on two cores
-        and gave 14.2 % against 16.4 % for the defaults on the test split
-        with 100 labels per class, 24.4 % against 25.0 % with 10 (three
-        seeds). With the ``"mlp"`` backbone neither
+        means ``"translate-encoder"`` for images read by a convolutional
+        backbone (``"conv"``, ``"wrn-28-2"``) and None otherwise: for the
+        ``"mlp"`` backbone, a callable one, and rows of features (the fitted
+        attribute ``augmentation_`` says which). ``"translate-encoder"``
+        shifts the images the same way for the encoder only (the class
+        distributions, the OT term's mixes, ``z``), while the decoder
+        reconstructs the images as given, so that it learns, and ``sample``
+        draws, images in their usual place. None trains on the samples as
+        given (the paper's description). On Fashion-MNIST with 10 labels per
+        class (validation, three label draws), ``backbone="conv"`` with
+        ``"translate"`` gave 24.8 % against 25.5 % for the MLP without
+        translation on 50 000 images (higher on one draw) and 22.5 % against
+        23.5 % on 10 000; with the ``"mlp"`` backbone the translation gave
+        23.9 % on 10 000 images. With 100 labels per class the ``"conv"``
+        backbone with it gave 13.9 % against 15.5 % on 50 000 images (lower
+        on each draw), but the decoder learns shifted images: ``sample``'s
+        outputs were recognised as their class 74 % of the time against
+        91 %. With ``"translate-encoder"`` instead the ``"conv"`` backbone
+        gave 13.8 % and its samples were recognised as their class 92 % of
+        the time from the prior and 94 % restyled, as often as the MLP's
+        (91 % and 95 %); with 10 labels per class 24.7 % (``"translate"``
+        24.8 %, the MLP 25.5 %), samples recognised 93 % and 95 % of the
+        time: hence ``"auto"``. With ``mixed_precision="bf16"`` on a CPU
+        with bfloat16 instructions it fitted 60 000 images in 433 to 480 s
+        on two cores and gave 14.2 % against 16.4 % for the MLP without
+        translation on the test split with 100 labels per class, 24.4 %
+        against 25.0 % with 10 (three seeds). With the ``"mlp"`` backbone
+        neither
         translation lowered the error. See :ref:`recipe`.
     translate_shift : int, default=2
         Largest shift, in pixels, of ``augmentation="translate"`` and
@@ -638,7 +654,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         once per fit and each step indexes it there, so a step waits for no
         transfer and no host-device synchronisation; at prediction, CPU data
         bound for a GPU is pinned and copied batch by batch without blocking.
-    mixed_precision : {None, "bf16"}, default=None
+    mixed_precision : {"auto", "bf16"} or None, default="auto"
         ``"bf16"`` runs the networks' forward passes under
         :func:`torch.autocast` with bfloat16, on GPUs with bfloat16 units
         (NVIDIA Ampere and later) up to several times faster for the
@@ -654,7 +670,14 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         validation error (13.9 % against 13.8 % over three label draws with
         100 labels per class) and samples recognised as their class as often
         (92 % and 94 %); see :ref:`recipe`. A CPU without them emulates
-        bfloat16, and the fit is slower than in float32.
+        bfloat16, and the fit is slower than in float32. ``"auto"`` means
+        ``"bf16"`` for the convolutional backbones (``"conv"``,
+        ``"wrn-28-2"``) on a device that computes in bfloat16 natively (a
+        CUDA GPU with bfloat16 units, a CPU with AVX-512 BF16 or AMX) and
+        None otherwise, so the same fit can differ between machines by
+        bfloat16's rounding; the MLP stays in float32 everywhere. The fitted
+        attribute ``mixed_precision_`` says which; pass None for float32
+        everywhere.
     accelerator : accelerate.Accelerator, default=None
         Trains through skorch's Accelerate integration
         (:class:`skorch.hf.AccelerateMixin`): the accelerator places the
@@ -702,6 +725,17 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         The device used, ``"auto"`` resolved.
     input_shape_ : tuple of int
         Shape of one sample, ``(n_features,)`` or ``(channels, height, width)``.
+    backbone_ : str
+        The backbone that the fit built, ``backbone`` with ``"auto"``
+        resolved; ``"callable"`` for a user's callable.
+    augmentation_ : str or None
+        The augmentation the fit trained with, ``augmentation`` with
+        ``"auto"`` resolved.
+    mixed_precision_ : str or None
+        ``"bf16"`` if the fit's forward passes ran under bfloat16 autocast,
+        None for float32: ``mixed_precision`` with ``"auto"`` resolved on
+        the fit's device. Predictions on another device resolve ``"auto"``
+        there.
     transduction_ : ndarray of shape (n_samples,)
         The label of every training sample, as in
         :class:`~sklearn.semi_supervised.LabelSpreading`: a labeled sample
@@ -815,7 +849,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
     _parameter_constraints: ClassVar[dict] = {
         "latent_dim": [Interval(Integral, 1, None, closed="left")],
         "hidden_sizes": [tuple, list],
-        "backbone": [StrOptions(set(BACKBONES)), callable],
+        "backbone": [StrOptions({"auto", *BACKBONES}), callable],
         "input_shape": [tuple, list, None],
         "likelihood": [StrOptions({"auto", "bernoulli", "gaussian"})],
         "objective": [StrOptions(set(OBJECTIVES))],
@@ -857,7 +891,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "batch_size_predict": [Interval(Integral, 1, None, closed="left")],
         "device": [str, torch.device],
-        "mixed_precision": [StrOptions({"bf16"}), None],
+        "mixed_precision": [StrOptions({"auto", "bf16"}), None],
         "accelerator": [HasMethods(["prepare", "backward"]), None],
         "callbacks": [list, None],
         "warm_start": ["boolean"],
@@ -870,7 +904,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         *,
         latent_dim=10,
         hidden_sizes=(500, 500),
-        backbone="mlp",
+        backbone="auto",
         input_shape=None,
         likelihood="auto",
         objective="shot",
@@ -896,7 +930,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         vote_neighbors=10,
         vote_weight=0.5,
         vote_components=None,
-        augmentation=None,
+        augmentation="auto",
         translate_shift=2,
         batch_size_labeled=64,
         batch_size_unlabeled=512,
@@ -911,7 +945,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         n_iter_no_change=10,
         batch_size_predict=256,
         device="cpu",
-        mixed_precision=None,
+        mixed_precision="auto",
         accelerator=None,
         callbacks=None,
         warm_start=False,
@@ -1048,6 +1082,11 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
                 net.fit(data, None)
         self.classes_, self.likelihood_, self.device_ = classes, likelihood, str(device)
         self.input_shape_ = input_shape
+        if not warm:  # a continued fit keeps its network and the way it trains
+            backbone = self._resolve_backbone(input_shape)
+            self.backbone_ = backbone if isinstance(backbone, str) else "callable"
+            self.augmentation_ = self._resolve_augmentation(backbone)
+            self.mixed_precision_ = net.mixed_precision
         self.max_epochs_ = max_epochs
         self.propagation_features_ = net.propagation_features
         self.ot_intrusion_neighbors_ = net.criterion_.ot_intrusion_neighbors
@@ -1102,7 +1141,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
             return shape
         if image_shape is not None:
             return image_shape
-        if isinstance(self.backbone, str) and self.backbone != "mlp":
+        if isinstance(self.backbone, str) and self.backbone not in ("auto", "mlp"):
             raise ValueError(
                 f"backbone={self.backbone!r} needs the shape of the images: pass "
                 "input_shape=(channels, height, width), or X of shape (n_samples, channels, "
@@ -1139,13 +1178,35 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
                 f"{given} cannot hold out a stratified validation set of {fraction:g} of "
                 f"{len(labeled_rows)} labeled samples: {exc}") from exc
 
-    def _translate_shift(self, input_shape):
+    def _resolve_backbone(self, input_shape):
+        """``backbone``, or for ``"auto"`` ``"conv"`` on images of :data:`AUTO_CONV_MIN_SIDE` pixels or more, else ``"mlp"``."""
+        if not (isinstance(self.backbone, str) and self.backbone == "auto"):
+            return self.backbone
+        sides = tuple(input_shape[1:]) if len(input_shape) == 3 else ()
+        large = sides and all(side >= AUTO_CONV_MIN_SIDE and side % 4 == 0 for side in sides)
+        return "conv" if large else "mlp"
+
+    def _resolve_augmentation(self, backbone):
+        """``augmentation``, or for ``"auto"`` ``"translate-encoder"`` with the image backbones, else None."""
+        if self.augmentation != "auto":
+            return self.augmentation
+        image_backbone = isinstance(backbone, str) and backbone in IMAGE_BACKBONES
+        return "translate-encoder" if image_backbone else None
+
+    def _resolve_mixed_precision(self, backbone, device):
+        """``mixed_precision``, or for ``"auto"`` ``"bf16"`` with the image backbones on a device with fast bfloat16."""
+        if self.mixed_precision != "auto":
+            return self.mixed_precision
+        image_backbone = isinstance(backbone, str) and backbone in IMAGE_BACKBONES
+        return "bf16" if image_backbone and has_fast_bf16(device) else None
+
+    def _translate_shift(self, input_shape, augmentation):
         """Pixels of random translation of the training images; 0 for none."""
-        if self.augmentation is None or (self.augmentation == "auto" and len(input_shape) != 3):
+        if augmentation is None:
             return 0
         if len(input_shape) != 3:
             raise ValueError(
-                f"augmentation={self.augmentation!r} needs images: pass X of shape (n_samples, channels, "
+                f"augmentation={augmentation!r} needs images: pass X of shape (n_samples, channels, "
                 "height, width) or input_shape=(channels, height, width); the samples have "
                 f"shape {tuple(input_shape)!r}.")
         if self.translate_shift >= min(input_shape[1:]):
@@ -1184,6 +1245,8 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
     def _build_net(self, input_shape, classes, likelihood, device, seed, train_split,
                    max_epochs, propagation_features, intrusion_neighbors):
         n_classes = len(classes)
+        backbone = self._resolve_backbone(input_shape)
+        augmentation = self._resolve_augmentation(backbone)
         callbacks = list(copy.deepcopy(self.callbacks)) if self.callbacks else []
         callbacks.append(("lr_schedule", LRSchedule(self.lr_schedule)))
         if self.verbose == 1:
@@ -1203,7 +1266,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
             module__input_shape=input_shape,
             module__n_classes=n_classes,
             module__latent_dim=self.latent_dim,
-            module__backbone=self.backbone,
+            module__backbone=backbone,
             module__hidden_sizes=tuple(self.hidden_sizes),
             module__likelihood=likelihood,
             criterion=SemiSupervisedObjective,
@@ -1232,14 +1295,15 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
             gamma=self.gamma,
             ot_warmup=self.ot_warmup,
             ot_weight=self.ot_weight,
-            translate_shift=self._translate_shift(input_shape),
-            reconstruct_translated=self.augmentation != "translate-encoder",
+            translate_shift=self._translate_shift(input_shape, augmentation),
+            reconstruct_translated=augmentation != "translate-encoder",
             ot_target_ema=self.ot_target_ema,
             classes=classes,
             propagation_neighbors=self.propagation_neighbors,
             propagation_features=propagation_features,
             seed=seed,
-            mixed_precision=self.mixed_precision,
+            mixed_precision=self._resolve_mixed_precision(
+                backbone, self.accelerator.device if self.accelerator is not None else device),
             train_split=train_split,
             callbacks=callbacks,
             predict_nonlinearity=softmax_float64,

@@ -180,20 +180,40 @@ def test_accuracy_script_measures_the_image_vote_option_only_on_request():
                                   "vote_weight": 0.8}
 
 
-def test_accuracy_script_measures_the_conv_option_on_images_only_and_on_request():
+def test_accuracy_script_gives_fashion_mnist_to_the_vae_methods_as_images():
     accuracy = load_script("accuracy")
-    assert "shot+conv" not in accuracy.METHODS
-    option, plain = (accuracy.make_model(method, "fmnist", {}, "auto", 0, 100)
-                     for method in ("shot+conv", "shot"))
-    assert option.get_params() == {**plain.get_params(), "backbone": "conv",
-                                   "augmentation": "translate-encoder",
-                                   "mixed_precision": "bf16", "input_shape": (1, 28, 28)}
-    assert plain.input_shape is None and plain.backbone == accuracy.ShotVAEClassifier().backbone
-    assert "shot-3x+conv" not in accuracy.METHODS
-    longer = accuracy.make_model("shot-3x+conv", "fmnist", {}, 10, 0, 100)
-    assert longer.get_params() == {**option.get_params(), "max_epochs": 30}
-    with pytest.raises(SystemExit):
-        accuracy.main(["--protocols", "fmnist-100", "digits-50", "--methods", "shot+conv"])
+    images, rows = (accuracy.make_model("shot", dataset, {}, "auto", 0, 100)
+                    for dataset in ("fmnist", "digits"))
+    assert images.input_shape == (1, 28, 28) and rows.input_shape is None
+    assert images.get_params() == {**rows.get_params(), "input_shape": (1, 28, 28)}
+    # the earlier defaults for images, as options: the MLP reading rows of pixels
+    assert "shot+mlp" not in accuracy.METHODS and "shot-3x+mlp" not in accuracy.METHODS
+    mlp = accuracy.make_model("shot+mlp", "fmnist", {}, "auto", 0, 100)
+    assert mlp.get_params() == {**images.get_params(), "backbone": "mlp"}
+    longer = accuracy.make_model("shot-3x+mlp", "fmnist", {}, 10, 0, 100)
+    assert longer.get_params() == {**mlp.get_params(), "max_epochs": 30}
+
+
+@pytest.mark.parametrize("fast_bf16", [True, False])
+def test_accuracy_table_resolves_the_image_defaults_on_each_data_set(monkeypatch, fast_bf16):
+    monkeypatch.setattr("skshot.classifier.has_fast_bf16", lambda device: fast_bf16)
+    accuracy = load_script("accuracy")
+    current = accuracy.estimator_defaults()
+    before = {**current, "backbone": "mlp", "augmentation": None, "mixed_precision": None}
+    row = {"errors": [10.0], "fit_seconds": [1.0], "validation_errors": {}, "params": {},
+           "defaults": before}
+    # rows of features: "auto" resolves to what the row ran
+    assert accuracy.earlier_defaults("shot", row, current, n_train=1000) == {}
+    # 28x28 images: the row ran the earlier defaults (bfloat16 only on a CPU that has it)
+    earlier = {"backbone": "mlp", "augmentation": None}
+    if fast_bf16:
+        earlier["mixed_precision"] = None
+    assert accuracy.earlier_defaults("shot", row, current, 1000, (1, 28, 28)) == earlier
+    # a method that sets the MLP resolves the other two with it: nothing changed for it
+    assert accuracy.earlier_defaults("shot+mlp", row, current, 1000, (1, 28, 28)) == {}
+    conv = {"backbone": "conv", "augmentation": "translate-encoder", "mixed_precision": "bf16"}
+    assert accuracy.earlier_defaults("shot", {**row, "params": conv}, current, 1000,
+                                     (1, 28, 28)) == {}
 
 
 def test_accuracy_table_resolves_auto_defaults_on_each_protocol_s_training_size():

@@ -63,6 +63,49 @@ def test_flat_rows_with_input_shape_give_the_same_model_as_images(digit_images):
                                   rows.predict_proba(X))
 
 
+@pytest.mark.parametrize("shape, given_as, expected", [
+    ((1, 16, 16), "images", "conv"), ((1, 16, 16), "input_shape", "conv"),
+    ((3, 20, 24), "images", "conv"), ((1, 8, 8), "images", "mlp"),
+    ((1, 18, 18), "images", "mlp"), ((1, 16, 16), "rows", "mlp"),
+])
+@pytest.mark.parametrize("fast_bf16", [True, False])
+def test_the_auto_backbone_reads_images_of_16_pixels_or_more_with_convolutions(
+        monkeypatch, shape, given_as, expected, fast_bf16):
+    monkeypatch.setattr("skshot.classifier.has_fast_bf16", lambda device: fast_bf16)
+    rng = np.random.RandomState(0)
+    X = rng.uniform(size=(24, *shape)).astype(np.float32)
+    y = hide_labels(np.arange(24) % 2, 3)
+    params = {**IMAGE_FAST, "max_epochs": 1}
+    if given_as == "input_shape":
+        params["input_shape"] = shape
+    if given_as != "images":
+        X = X.reshape(len(X), -1)
+    clf = ShotVAEClassifier(**params).fit(X, y)
+    convolutions = [m for m in clf.net_.module_.modules() if isinstance(m, nn.Conv2d)]
+    assert clf.backbone_ == expected and bool(convolutions) == (expected == "conv")
+    # with it the encoder sees translated images and, on fast bfloat16, runs in bfloat16
+    conv = expected == "conv"
+    assert clf.augmentation_ == ("translate-encoder" if conv else None)
+    assert (clf.net_.translate_shift > 0) == conv
+    assert clf.mixed_precision_ == clf.net_.mixed_precision == \
+        ("bf16" if conv and fast_bf16 else None)
+
+
+def test_explicit_backbone_augmentation_and_precision_are_kept(monkeypatch, digit_images):
+    monkeypatch.setattr("skshot.classifier.has_fast_bf16", lambda device: False)
+    X, _, y_partial = digit_images
+    clf = ShotVAEClassifier(backbone="conv", augmentation="translate", mixed_precision="bf16",
+                            **IMAGE_FAST).fit(X, y_partial)
+    assert (clf.backbone_, clf.augmentation_, clf.mixed_precision_) == \
+        ("conv", "translate", "bf16")
+    mlp = ShotVAEClassifier(backbone="mlp", mixed_precision=None, **IMAGE_FAST).fit(
+        np.repeat(np.repeat(X, 2, axis=2), 2, axis=3), y_partial)  # 16x16 images
+    assert (mlp.backbone_, mlp.augmentation_, mlp.mixed_precision_) == ("mlp", None, None)
+    user = ShotVAEClassifier(backbone=_make_backbone([]), **IMAGE_FAST).fit(X, y_partial)
+    assert (user.backbone_, user.augmentation_, user.mixed_precision_) == \
+        ("callable", None, None)
+
+
 def test_mlp_backbone_accepts_images_and_flattens_them(digit_images):
     X, _, y_partial = digit_images
     params = {**IMAGE_FAST, "max_epochs": 3}
@@ -117,10 +160,10 @@ def test_predicting_on_images_of_another_shape_is_refused(digit_images):
 def test_backbone_and_input_shape_are_validated_parameters():
     X, y = np.random.rand(30, 4).astype(np.float32), np.tile([0, 1, -1], 10)
     with pytest.raises(ValueError, match=r"'backbone' parameter .* must be a str among "
-                                         r"\{.*'wrn-28-2'.*\} or a callable"):
+                                         r"\{.*'auto'.*\} or a callable"):
         ShotVAEClassifier(backbone="resnet50").fit(X, y)
     with pytest.raises(ValueError, match=r"'mixed_precision' parameter .* must be a str "
-                                         r"among \{'bf16'\} or None"):
+                                         r"among \{('bf16', 'auto'|'auto', 'bf16')\} or None"):
         ShotVAEClassifier(mixed_precision="fp16").fit(X, y)
 
 

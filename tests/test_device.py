@@ -1,9 +1,11 @@
 """skshot._device: the checks of ``device`` and ``mixed_precision``, the CUDA paths simulated."""
 
+import contextlib
+
 import pytest
 import torch
 
-from skshot._device import check_device, resolve_device
+from skshot._device import check_device, has_fast_bf16, resolve_device
 
 
 @pytest.fixture
@@ -106,3 +108,43 @@ def test_bf16_on_a_device_type_without_autocast_is_refused(monkeypatch):
     with pytest.raises(ValueError, match=r"mixed_precision='bf16' cannot run on device='xpu': "
                                          r"PyTorch has no autocast for the device type 'xpu'"):
         check_device("xpu", "bf16")
+
+
+@pytest.mark.parametrize("avx512_bf16, amx, expected", [
+    (False, False, False), (True, False, True), (False, True, True)])
+def test_a_cpu_has_fast_bf16_with_bfloat16_instructions(monkeypatch, avx512_bf16, amx,
+                                                        expected):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16,
+                        raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
+    assert has_fast_bf16("cpu") is expected
+    assert has_fast_bf16(torch.device("cpu")) is expected
+
+
+def test_a_cpu_whose_pytorch_cannot_tell_has_no_fast_bf16(monkeypatch):
+    for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        monkeypatch.delattr(torch.cpu, name, raising=False)
+    assert has_fast_bf16("cpu") is False
+
+
+def test_a_gpu_has_fast_bf16_only_with_bfloat16_units(monkeypatch, cuda):
+    asked = []
+
+    def is_bf16_supported(including_emulation=True):
+        asked.append(including_emulation)
+        return not including_emulation and units
+
+    cuda(2)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", is_bf16_supported)
+    monkeypatch.setattr(torch.cuda, "device", lambda index: contextlib.nullcontext())
+    for units in (True, False):
+        assert has_fast_bf16("cuda") is units
+        assert has_fast_bf16("cuda:1") is units
+        assert has_fast_bf16("auto") is units
+    assert set(asked) == {False}  # emulated bfloat16 is not fast
+
+
+def test_other_devices_claim_no_fast_bf16(monkeypatch):
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert has_fast_bf16("mps") is False
+    assert has_fast_bf16("meta") is False

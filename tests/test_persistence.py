@@ -185,7 +185,8 @@ def assert_same_model(loaded, clf, X):
         np.testing.assert_array_equal(getattr(loaded, name), getattr(clf, name))
         assert getattr(loaded, name).dtype == getattr(clf, name).dtype, name
     for name in ("n_features_in_", "input_shape_", "likelihood_", "n_iter_",
-                 "propagation_features_", "ot_intrusion_neighbors_"):
+                 "propagation_features_", "ot_intrusion_neighbors_", "backbone_",
+                 "augmentation_", "mixed_precision_"):
         assert getattr(loaded, name) == getattr(clf, name), name
     assert loaded.net_.propagation_features == clf.propagation_features_
     assert loaded.net_.criterion_.ot_intrusion_neighbors == clf.ot_intrusion_neighbors_
@@ -483,6 +484,30 @@ def test_a_file_without_the_resolved_graph_loads_with_the_graph_its_fit_used(
     loaded = skshot.load(path)
     assert loaded.propagation_features_ == loaded.net_.propagation_features == expected
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+
+
+@pytest.mark.parametrize("precision", [None, "bf16"])
+def test_a_file_from_before_the_auto_backbone_loads_with_what_its_fit_used(
+        data, saved, tmp_path, precision):
+    # Files written before backbone, augmentation and mixed_precision had "auto"
+    # defaults name the values they ran and hold no resolved attributes.
+    X, _ = data
+    clf, original = saved
+    path = tmp_path / "old.skshot"
+    shutil.copy(original, path)
+
+    def edit(meta):
+        for name in ("backbone_", "augmentation_", "mixed_precision_"):
+            del meta["attributes"][name]
+        meta["params"].update(backbone="mlp", augmentation=None, mixed_precision=precision)
+
+    rewrite(path, metadata=edit)
+    loaded = skshot.load(path)
+    assert (loaded.backbone_, loaded.augmentation_, loaded.mixed_precision_) == \
+        ("mlp", None, precision)
+    assert loaded.net_.mixed_precision == precision
+    if precision is None:
+        np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
 
 
 def test_a_file_without_ot_drop_intrusions_loads_with_the_paper_s_ot_term(data, saved,

@@ -84,21 +84,30 @@ def test_the_teacher_averages_the_weights_of_every_step(blobs):
         torch.testing.assert_close(p, q, msg=name)
 
 
-def test_translation_is_applied_to_images_only(digit_images, blobs):
+def test_auto_augmentation_translates_images_for_the_encoder_of_image_backbones(digit_images,
+                                                                               blobs):
     X, _, y_partial = digit_images
-    base = {"max_epochs": 3, "batch_size_unlabeled": 32}
-    auto = fit_fast(X, y_partial, augmentation="auto", translate_shift=1, **base)
-    assert auto.net_.translate_shift == 1
-    plain = fit_fast(X, y_partial, **base)
-    assert plain.net_.translate_shift == 0
+    base = {"max_epochs": 3, "batch_size_unlabeled": 32, "translate_shift": 1,
+            "mixed_precision": None}
+    auto = fit_fast(X, y_partial, backbone="conv", **base)  # augmentation="auto"
+    assert (auto.net_.translate_shift, auto.net_.reconstruct_translated) == (1, False)
+    assert auto.augmentation_ == "translate-encoder"
+    plain = fit_fast(X, y_partial, backbone="conv", augmentation=None, **base)
+    assert plain.net_.translate_shift == 0 and plain.augmentation_ is None
     assert not np.allclose(auto.predict_proba(X), plain.predict_proba(X))
-    # Flat rows with input_shape are images too; tabular data are left as they are.
-    rows = fit_fast(X.reshape(len(X), -1), y_partial, augmentation="auto", translate_shift=1,
-                    input_shape=(1, 8, 8), **base)
+    # Flat rows with input_shape are images too.
+    rows = fit_fast(X.reshape(len(X), -1), y_partial, backbone="conv", input_shape=(1, 8, 8),
+                    **base)
     np.testing.assert_allclose(rows.predict_proba(X), auto.predict_proba(X), atol=1e-6)
+    # The MLP reads images as rows of pixels, and tabular data have no pixels: neither moves.
+    mlp = fit_fast(X, y_partial, backbone="mlp", **base)
+    assert mlp.net_.translate_shift == 0 and mlp.augmentation_ is None
     Xb, yb = blobs
-    assert fit_fast(Xb, hide_labels(yb, 5), augmentation="auto", max_epochs=1) \
-        .net_.translate_shift == 0
+    tabular = fit_fast(Xb, hide_labels(yb, 5), max_epochs=1)
+    assert tabular.net_.translate_shift == 0 and tabular.augmentation_ is None
+    # An explicit "translate" on images moves them for the decoder too.
+    both = fit_fast(X, y_partial, backbone="mlp", augmentation="translate", **base)
+    assert (both.net_.translate_shift, both.net_.reconstruct_translated) == (1, True)
 
 
 def _is_translation(img, moved, shift):
