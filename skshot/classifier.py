@@ -522,11 +522,12 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         means ``"translate-encoder"`` for images read by a convolutional
         backbone (``"conv"``, ``"wrn-28-2"``) and None otherwise: for the
         ``"mlp"`` backbone, a callable one, and rows of features (the fitted
-        attribute ``augmentation_`` says which). ``"translate-encoder"``
-        shifts the images the same way for the encoder only (the class
-        distributions, the OT term's mixes, ``z``), while the decoder
-        reconstructs the images as given, so that it learns, and ``sample``
-        draws, images in their usual place. None trains on the samples as
+        attribute ``augmentation_`` says which; before 2026-12-06 ``"auto"``
+        meant ``"translate"`` for any images, and None was the default).
+        ``"translate-encoder"`` shifts the images the same way for the
+        encoder only (the class distributions, the OT term's mixes, ``z``),
+        while the decoder reconstructs the images as given, so that it
+        learns, and ``sample`` draws, images in their usual place. None trains on the samples as
         given (the paper's description). On Fashion-MNIST with 10 labels per
         class (validation, three label draws), ``backbone="conv"`` with
         ``"translate"`` gave 24.8 % against 25.5 % for the MLP without
@@ -546,8 +547,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         on two cores and gave 14.2 % against 16.4 % for the MLP without
         translation on the test split with 100 labels per class, 24.4 %
         against 25.0 % with 10 (three seeds). With the ``"mlp"`` backbone
-        neither
-        translation lowered the error. See :ref:`recipe`.
+        neither translation lowered the error. See :ref:`recipe`.
     translate_shift : int, default=2
         Largest shift, in pixels, of ``augmentation="translate"`` and
         ``"translate-encoder"``.
