@@ -219,12 +219,8 @@ def resolved_defaults(current, n_train, input_shape=None):
         resolved["ot_intrusion_neighbors"] = model._resolve_intrusion_neighbors(n_train)
     names = ("backbone", "augmentation", "mixed_precision")
     model = ShotVAEClassifier(**{k: current[k] for k in names if k in current})
-    backbone = model._resolve_backbone(input_shape or (1,))
-    for name, value in (("backbone", backbone),
-                        ("augmentation", model._resolve_augmentation(backbone)),
-                        ("mixed_precision", model._resolve_mixed_precision(backbone, "cpu"))):
-        if name in current:
-            resolved[name] = value
+    settings = model._resolve_image_settings(input_shape or (1,), "cpu")
+    resolved.update((k, v) for k, v in zip(names, settings) if k in current)
     return resolved
 
 

@@ -39,13 +39,18 @@ def has_fast_bf16(device):
     """
     parsed = torch.device(resolve_device(device))
     if parsed.type == "cuda":
-        if parsed.index is None:
-            return torch.cuda.is_bf16_supported(including_emulation=False)
-        with torch.cuda.device(parsed.index):
-            return torch.cuda.is_bf16_supported(including_emulation=False)
+        return _cuda_bf16_supported(parsed.index, including_emulation=False)
     if parsed.type == "cpu":
         return _cpu_has_bf16_instructions()
     return False
+
+
+def _cuda_bf16_supported(index, **kwargs):
+    """:func:`torch.cuda.is_bf16_supported` of GPU ``index`` (None: the current one)."""
+    if index is None:
+        return torch.cuda.is_bf16_supported(**kwargs)
+    with torch.cuda.device(index):
+        return torch.cuda.is_bf16_supported(**kwargs)
 
 
 def _cpu_has_bf16_instructions():
@@ -137,11 +142,7 @@ def _check_bf16(device, parsed):
     if kind == "cpu":
         return
     if kind == "cuda":
-        if parsed.index is None:
-            supported = torch.cuda.is_bf16_supported()
-        else:
-            with torch.cuda.device(parsed.index):
-                supported = torch.cuda.is_bf16_supported()
+        supported = _cuda_bf16_supported(parsed.index)
         found = "its GPU does not support bfloat16 (torch.cuda.is_bf16_supported() is False)"
     else:
         supported = torch.amp.is_autocast_available(kind)

@@ -1083,9 +1083,8 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         self.classes_, self.likelihood_, self.device_ = classes, likelihood, str(device)
         self.input_shape_ = input_shape
         if not warm:  # a continued fit keeps its network and the way it trains
-            backbone = self._resolve_backbone(input_shape)
+            backbone, self.augmentation_, _ = self._resolve_image_settings(input_shape, device)
             self.backbone_ = backbone if isinstance(backbone, str) else "callable"
-            self.augmentation_ = self._resolve_augmentation(backbone)
             self.mixed_precision_ = net.mixed_precision
         self.max_epochs_ = max_epochs
         self.propagation_features_ = net.propagation_features
@@ -1186,19 +1185,22 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         large = sides and all(side >= AUTO_CONV_MIN_SIDE and side % 4 == 0 for side in sides)
         return "conv" if large else "mlp"
 
-    def _resolve_augmentation(self, backbone):
-        """``augmentation``, or for ``"auto"`` ``"translate-encoder"`` with the image backbones, else None."""
-        if self.augmentation != "auto":
-            return self.augmentation
-        image_backbone = isinstance(backbone, str) and backbone in IMAGE_BACKBONES
-        return "translate-encoder" if image_backbone else None
+    def _resolve_image_settings(self, input_shape, device):
+        """``(backbone, augmentation, mixed_precision)`` with their ``"auto"`` resolved.
 
-    def _resolve_mixed_precision(self, backbone, device):
-        """``mixed_precision``, or for ``"auto"`` ``"bf16"`` with the image backbones on a device with fast bfloat16."""
-        if self.mixed_precision != "auto":
-            return self.mixed_precision
-        image_backbone = isinstance(backbone, str) and backbone in IMAGE_BACKBONES
-        return "bf16" if image_backbone and has_fast_bf16(device) else None
+        ``augmentation="auto"`` is ``"translate-encoder"`` and
+        ``mixed_precision="auto"`` is ``"bf16"`` (on a ``device`` with fast
+        bfloat16) for the convolutional backbones, None for the others.
+        """
+        backbone = self._resolve_backbone(input_shape)
+        convolutional = isinstance(backbone, str) and backbone in IMAGE_BACKBONES
+        augmentation = self.augmentation
+        if augmentation == "auto":
+            augmentation = "translate-encoder" if convolutional else None
+        mixed_precision = self.mixed_precision
+        if mixed_precision == "auto":
+            mixed_precision = "bf16" if convolutional and has_fast_bf16(device) else None
+        return backbone, augmentation, mixed_precision
 
     def _translate_shift(self, input_shape, augmentation):
         """Pixels of random translation of the training images; 0 for none."""
@@ -1245,8 +1247,8 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
     def _build_net(self, input_shape, classes, likelihood, device, seed, train_split,
                    max_epochs, propagation_features, intrusion_neighbors):
         n_classes = len(classes)
-        backbone = self._resolve_backbone(input_shape)
-        augmentation = self._resolve_augmentation(backbone)
+        backbone, augmentation, mixed_precision = self._resolve_image_settings(
+            input_shape, self.accelerator.device if self.accelerator is not None else device)
         callbacks = list(copy.deepcopy(self.callbacks)) if self.callbacks else []
         callbacks.append(("lr_schedule", LRSchedule(self.lr_schedule)))
         if self.verbose == 1:
@@ -1302,8 +1304,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
             propagation_neighbors=self.propagation_neighbors,
             propagation_features=propagation_features,
             seed=seed,
-            mixed_precision=self._resolve_mixed_precision(
-                backbone, self.accelerator.device if self.accelerator is not None else device),
+            mixed_precision=mixed_precision,
             train_split=train_split,
             callbacks=callbacks,
             predict_nonlinearity=softmax_float64,

@@ -348,9 +348,10 @@ def load(path, *, device=None, **params):
     device = _choose_device(estimator, attributes, device)
     net = _rebuild_net(path, estimator, attributes, net_meta, weights, device)
     # a file written before the "auto" backbone, augmentation and precision: what its fit used
-    backbone = estimator._resolve_backbone(attributes["input_shape_"])
+    backbone, augmentation, _ = estimator._resolve_image_settings(attributes["input_shape_"],
+                                                                  device)
     attributes.setdefault("backbone_", backbone if isinstance(backbone, str) else "callable")
-    attributes.setdefault("augmentation_", estimator._resolve_augmentation(backbone))
+    attributes.setdefault("augmentation_", augmentation)
     attributes.setdefault("mixed_precision_", estimator.mixed_precision)
     for name, value in attributes.items():
         setattr(estimator, name, value)
