@@ -49,7 +49,8 @@ samples (``vote_neighbors=7, vote_weight=0.8``), the user guide's option for sma
 samples' first 64 principal axes (``vote_components=64``), the option that cuts the vote's
 cost on images; ``"shot+mlp"`` and ``"shot-3x+mlp"``, the defaults and the three times
 longer fit with the ``"mlp"`` backbone (``backbone="mlp"``), which reads images as rows of
-pixels, without translation and in float32: the defaults for images before 2026-12-06.
+pixels, without translation and in float32: the defaults for images before 2026-12-06;
+``"labeled-only+mlp"``, the same network trained on the labels alone.
 
 Fashion-MNIST's images reach every ``ShotVAEClassifier`` method as 28x28 images
 (``input_shape=(1, 28, 28)``), so that the defaults read them with the ``"conv"``
@@ -110,7 +111,7 @@ VAE_METHODS = {"m2": "m2", "smooth-elbo": "smooth-elbo", "shot": "shot",
                "shot+weight-decay": "shot", "shot-3x+weight-decay": "shot",
                "shot+intrusion-k1": "shot", "shot+image-vote": "shot",
                "shot+vote-axes64": "shot", "shot+small-images": "shot", "shot+mlp": "shot",
-               "shot-3x+mlp": "shot"}
+               "shot-3x+mlp": "shot", "labeled-only+mlp": "supervised"}
 #: How many times the default training length each VAE method trains.
 LENGTH_FACTOR = {"shot-3x": 3, "shot-3x+early-stopping": 3, "shot-3x+weight-decay": 3,
                  "shot-3x+mlp": 3}
@@ -129,12 +130,14 @@ METHOD_PARAMS = {"shot+propagation": {"propagation_weight": 1.0},
                  "shot+small-images": {"lr": 3e-3, "vote_neighbors": 7, "vote_weight": 0.8},
                  "shot+mlp": {"backbone": "mlp"}, "shot-3x+mlp": {"backbone": "mlp"},
                  # the network on the labels alone: no vote of the unlabeled samples either
-                 "labeled-only": {"vote_neighbors": 0}}
+                 "labeled-only": {"vote_neighbors": 0},
+                 "labeled-only+mlp": {"vote_neighbors": 0, "backbone": "mlp"}}
 #: Methods measured only when ``--methods`` names them (options, not defaults).
 OPTIONAL_METHODS = ["shot+propagation", "shot+early-stopping", "shot-3x+early-stopping",
                     "shot+input-graph", "shot+input-graph-w1", "shot+weight-decay",
                     "shot-3x+weight-decay", "shot+intrusion-k1", "shot+image-vote",
-                    "shot+vote-axes64", "shot+small-images", "shot+mlp", "shot-3x+mlp"]
+                    "shot+vote-axes64", "shot+small-images", "shot+mlp", "shot-3x+mlp",
+                    "labeled-only+mlp"]
 #: Data sets of images, with the shape that the ``ShotVAEClassifier`` methods receive as
 #: ``input_shape`` (the others read rows of features).
 IMAGE_SHAPES = {"fmnist": (1, 28, 28)}
@@ -282,7 +285,7 @@ UNSUPERVISED_PARAMS = OT_PARAMS | {"beta", "elbo_weight", "epsilon", "temperatur
 def candidates(method, quick=False):
     options = (QUICK_CANDIDATES if quick else CANDIDATES)["vae" if method in VAE_METHODS
                                                           else method]
-    if method == "labeled-only":
+    if VAE_METHODS.get(method) == "supervised":
         # Candidates that differ only in parameters the loss does not read are one.
         reduced = [{k: v for k, v in c.items() if k not in UNSUPERVISED_PARAMS}
                    for c in options]

@@ -70,7 +70,9 @@ def main(argv=None):
     result = {"date": time.strftime("%Y-%m-%d"), "machine": platform.platform(),
               "threads": n_threads, "n_samples": len(X), "epochs": len(epochs),
               "steps_per_epoch": int(clf.net_.history[-1, "train_batch_count"]),
-              "fit_seconds": seconds, "epoch_seconds": epochs, "refresh_seconds": refreshes}
+              "fit_seconds": seconds, "epoch_seconds": epochs, "refresh_seconds": refreshes,
+              "backbone": clf.backbone_, "augmentation": clf.augmentation_,
+              "mixed_precision": clf.mixed_precision_}
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     rest = seconds - sum(epochs) - sum(refreshes)
     lines = [
@@ -78,7 +80,9 @@ def main(argv=None):
         (f"Written by `python benchmarks/fit_time.py` on {result['date']}, {result['machine']}, "
          f"{n_threads} PyTorch threads, nothing else running: `ShotVAEClassifier` with its "
          f"defaults on the first {len(X)} Fashion-MNIST training images, 10 labels per class "
-         f"({result['epochs']} epochs of {result['steps_per_epoch']} steps)."), "",
+         f"({result['epochs']} epochs of {result['steps_per_epoch']} steps); the defaults chose "
+         f"`backbone={clf.backbone_!r}`, `augmentation={clf.augmentation_!r}`, "
+         f"`mixed_precision={clf.mixed_precision_!r}` on this machine."), "",
         "| part | seconds | share |", "| --- | --- | --- |",
         f"| the fit | {seconds:.0f} | 100 % |",
         (f"| the training epochs (median {sorted(epochs)[len(epochs) // 2]:.1f} s) | "

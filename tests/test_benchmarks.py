@@ -192,6 +192,21 @@ def test_accuracy_script_gives_fashion_mnist_to_the_vae_methods_as_images():
     assert mlp.get_params() == {**images.get_params(), "backbone": "mlp"}
     longer = accuracy.make_model("shot-3x+mlp", "fmnist", {}, 10, 0, 100)
     assert longer.get_params() == {**mlp.get_params(), "max_epochs": 30}
+    # the network on the labels alone, with either backbone
+    assert "labeled-only+mlp" not in accuracy.METHODS
+    labels = accuracy.make_model("labeled-only", "fmnist", {}, "auto", 0, 100)
+    assert labels.get_params() == {**images.get_params(), "objective": "supervised",
+                                   "vote_neighbors": 0}
+    labels_mlp = accuracy.make_model("labeled-only+mlp", "fmnist", {}, "auto", 0, 100)
+    assert labels_mlp.get_params() == {**labels.get_params(), "backbone": "mlp"}
+    # a labels-only row measured with the MLP names the backbone under "labeled-only" only
+    current = accuracy.estimator_defaults()
+    row = {"errors": [10.0], "fit_seconds": [1.0], "validation_errors": {}, "params": {},
+           "defaults": {**current, "backbone": "mlp", "augmentation": None,
+                        "mixed_precision": None, "beta": 1.0}}
+    assert accuracy.earlier_defaults("labeled-only+mlp", row, current, 1000, (1, 28, 28)) == {}
+    assert accuracy.earlier_defaults("labeled-only", row, current, 1000,
+                                     (1, 28, 28))["backbone"] == "mlp"
 
 
 @pytest.mark.parametrize("fast_bf16", [True, False])
