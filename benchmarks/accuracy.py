@@ -53,9 +53,12 @@ pixels, without translation and in float32: the defaults for images before 2026-
 ``"labeled-only+mlp"``, the same network trained on the labels alone.
 
 Fashion-MNIST's images reach every ``ShotVAEClassifier`` method as 28x28 images
-(``input_shape=(1, 28, 28)``), so that the defaults read them with the ``"conv"``
-backbone, translated for the encoder, under bfloat16 where the CPU has bfloat16
-instructions (``backbone``, ``augmentation`` and ``mixed_precision`` ``"auto"``).
+(``input_shape=(1, 28, 28)``), so that on a GPU or a CPU with bfloat16 instructions
+the defaults read them with the ``"conv"`` backbone, translated for the encoder,
+under bfloat16 (``backbone``, ``augmentation`` and ``mixed_precision`` ``"auto"``);
+the rows of ``results/accuracy.md`` were measured so, on such a CPU. On a CPU
+without bfloat16 instructions ``"auto"`` resolves to the ``"mlp"`` backbone, which
+the ``+mlp`` methods measure on every machine.
 
 Hyperparameters: for each protocol and method, the candidates of
 ``CANDIDATES`` are compared on a validation split carved from the training

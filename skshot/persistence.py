@@ -570,6 +570,15 @@ def _choose_device(estimator, attributes, device):
         return torch.device("cpu")
 
 
+def _fitted_backbone(estimator, attributes):
+    """The backbone the stored fit used (a name, or the ``backbone`` callable given again);
+    None for a file written before ``backbone_`` existed, whose ``backbone`` names it."""
+    fitted = attributes.get("backbone_")
+    if fitted is None:
+        return None
+    return estimator.backbone if fitted == "callable" else fitted
+
+
 def _rebuild_net(path, estimator, attributes, net_meta, weights, device):
     seed = _get(net_meta, "seed", int, "metadata.json's net")
     history = _get(net_meta, "history", list, "metadata.json's net")
@@ -605,7 +614,8 @@ def _rebuild_net(path, estimator, attributes, net_meta, weights, device):
                                    attributes["likelihood_"], str(device), seed, None,
                                    attributes.get("max_epochs_", estimator.max_epochs),
                                    attributes["propagation_features_"],
-                                   attributes["ot_intrusion_neighbors_"])
+                                   attributes["ot_intrusion_neighbors_"],
+                                   _fitted_backbone(estimator, attributes))
         with torch.random.fork_rng(devices=[]):
             net.initialize()  # random weights, replaced below; the global seed is kept
     except (ValueError, TypeError, RuntimeError) as exc:

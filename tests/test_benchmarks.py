@@ -180,7 +180,9 @@ def test_accuracy_script_measures_the_image_vote_option_only_on_request():
                                   "vote_weight": 0.8}
 
 
-def test_accuracy_script_gives_fashion_mnist_to_the_vae_methods_as_images():
+@pytest.mark.parametrize("fast_bf16", [True, False])
+def test_accuracy_script_gives_fashion_mnist_to_the_vae_methods_as_images(monkeypatch, fast_bf16):
+    monkeypatch.setattr("skshot.classifier.has_fast_bf16", lambda device: fast_bf16)
     accuracy = load_script("accuracy")
     images, rows = (accuracy.make_model("shot", dataset, {}, "auto", 0, 100)
                     for dataset in ("fmnist", "digits"))
@@ -205,8 +207,10 @@ def test_accuracy_script_gives_fashion_mnist_to_the_vae_methods_as_images():
            "defaults": {**current, "backbone": "mlp", "augmentation": None,
                         "mixed_precision": None, "beta": 1.0}}
     assert accuracy.earlier_defaults("labeled-only+mlp", row, current, 1000, (1, 28, 28)) == {}
-    assert accuracy.earlier_defaults("labeled-only", row, current, 1000,
-                                     (1, 28, 28))["backbone"] == "mlp"
+    # where "auto" takes the conv backbone; on a CPU without bfloat16 it is the MLP's row
+    earlier = accuracy.earlier_defaults("labeled-only", row, current, 1000, (1, 28, 28))
+    assert earlier == ({"backbone": "mlp", "augmentation": None, "mixed_precision": None}
+                       if fast_bf16 else {})
 
 
 @pytest.mark.parametrize("fast_bf16", [True, False])
@@ -219,10 +223,10 @@ def test_accuracy_table_resolves_the_image_defaults_on_each_data_set(monkeypatch
            "defaults": before}
     # rows of features: "auto" resolves to what the row ran
     assert accuracy.earlier_defaults("shot", row, current, n_train=1000) == {}
-    # 28x28 images: the row ran the earlier defaults (bfloat16 only on a CPU that has it)
-    earlier = {"backbone": "mlp", "augmentation": None}
-    if fast_bf16:
-        earlier["mixed_precision"] = None
+    # 28x28 images: the row ran the earlier defaults where "auto" now reads them with
+    # convolutions (on a CPU with bfloat16), and what "auto" resolves to on a CPU without
+    earlier = {"backbone": "mlp", "augmentation": None, "mixed_precision": None} \
+        if fast_bf16 else {}
     assert accuracy.earlier_defaults("shot", row, current, 1000, (1, 28, 28)) == earlier
     # a method that sets the MLP resolves the other two with it: nothing changed for it
     assert accuracy.earlier_defaults("shot+mlp", row, current, 1000, (1, 28, 28)) == {}
@@ -749,6 +753,30 @@ def test_fit_time_script_splits_a_default_fit_into_its_parts(tiny_fashion, tmp_p
     assert sum(result["epoch_seconds"]) + sum(result["refresh_seconds"]) < result["fit_seconds"]
     table = out.with_suffix(".md").read_text()
     assert "| the fit |" in table and "| 1 label-propagation refreshes" in table
+    # the CPU is named, with whether it has bfloat16 instructions ("auto" depends on them)
+    assert result["cpu"] and isinstance(result["cpu_bf16"], bool) and result["params"] == {}
+    assert result["cpu"] in table and "bfloat16 instructions" in table
+
+
+def test_fit_time_script_times_parameters_other_than_the_defaults(tiny_fashion, tmp_path,
+                                                                  short_fits, monkeypatch):
+    monkeypatch.setattr("skshot.classifier.has_fast_bf16", lambda device: False)
+    script = load_script("fit_time")
+    out = tmp_path / "fit_time-conv.json"
+    script.main(["--n-samples", "200", "--out", str(out), "--params",
+                 '{"backbone": "conv", "mixed_precision": null}'])
+    result = json.loads(out.read_text())
+    assert result["params"] == {"backbone": "conv", "mixed_precision": None}
+    assert (result["backbone"], result["augmentation"], result["mixed_precision"]) == \
+        ("conv", "translate-encoder", None)
+    table = out.with_suffix(".md").read_text()
+    assert table.startswith('# The time of a fit with `{"backbone": "conv", "mixed_precision": '
+                            'null}` on 200 images, a CPU without bfloat16 instructions\n')
+    assert "it ran `backbone='conv'`" in table
+    # the table is written again from the record alone
+    out.with_suffix(".md").unlink()
+    script.main(["--out", str(out), "--summary"])
+    assert out.with_suffix(".md").read_text() == table
 
 
 def test_throughput_raw_loop_and_flush_share(tiny_fashion):

@@ -63,14 +63,14 @@ def test_flat_rows_with_input_shape_give_the_same_model_as_images(digit_images):
                                   rows.predict_proba(X))
 
 
-@pytest.mark.parametrize("shape, given_as, expected", [
-    ((1, 16, 16), "images", "conv"), ((1, 16, 16), "input_shape", "conv"),
-    ((3, 20, 24), "images", "conv"), ((1, 8, 8), "images", "mlp"),
-    ((1, 18, 18), "images", "mlp"), ((1, 16, 16), "rows", "mlp"),
+@pytest.mark.parametrize("shape, given_as, large", [
+    ((1, 16, 16), "images", True), ((1, 16, 16), "input_shape", True),
+    ((3, 20, 24), "images", True), ((1, 8, 8), "images", False),
+    ((1, 18, 18), "images", False), ((1, 16, 16), "rows", False),
 ])
 @pytest.mark.parametrize("fast_bf16", [True, False])
-def test_the_auto_backbone_reads_images_of_16_pixels_or_more_with_convolutions(
-        monkeypatch, shape, given_as, expected, fast_bf16):
+def test_the_auto_backbone_reads_images_of_16_pixels_or_more_with_convolutions_on_fast_devices(
+        monkeypatch, shape, given_as, large, fast_bf16):
     monkeypatch.setattr("skshot.classifier.has_fast_bf16", lambda device: fast_bf16)
     rng = np.random.RandomState(0)
     X = rng.uniform(size=(24, *shape)).astype(np.float32)
@@ -81,14 +81,30 @@ def test_the_auto_backbone_reads_images_of_16_pixels_or_more_with_convolutions(
     if given_as != "images":
         X = X.reshape(len(X), -1)
     clf = ShotVAEClassifier(**params).fit(X, y)
+    # on a CPU, convolutions only where it computes in bfloat16 natively
+    conv = large and fast_bf16
     convolutions = [m for m in clf.net_.module_.modules() if isinstance(m, nn.Conv2d)]
-    assert clf.backbone_ == expected and bool(convolutions) == (expected == "conv")
+    assert clf.backbone_ == ("conv" if conv else "mlp") and bool(convolutions) == conv
     # with it the encoder sees translated images and, on fast bfloat16, runs in bfloat16
-    conv = expected == "conv"
     assert clf.augmentation_ == ("translate-encoder" if conv else None)
     assert (clf.net_.translate_shift > 0) == conv
-    assert clf.mixed_precision_ == clf.net_.mixed_precision == \
-        ("bf16" if conv and fast_bf16 else None)
+    assert clf.mixed_precision_ == clf.net_.mixed_precision == ("bf16" if conv else None)
+
+
+@pytest.mark.parametrize("device, fast_bf16, expected", [
+    ("cpu", True, "conv"), ("cpu", False, "mlp"), ("cuda", False, "conv"),
+    ("cuda:1", True, "conv"), ("mps", False, "conv"),
+])
+def test_the_auto_backbone_chooses_convolutions_by_the_device(monkeypatch, device, fast_bf16,
+                                                              expected):
+    monkeypatch.setattr("skshot.classifier.has_fast_bf16", lambda device: fast_bf16)
+    clf = ShotVAEClassifier()
+    assert clf._resolve_backbone((1, 28, 28), device) == expected
+    assert clf._resolve_backbone((1, 8, 8), device) == "mlp"
+    assert clf._resolve_backbone((784,), device) == "mlp"
+    # a name given is kept on every device
+    assert ShotVAEClassifier(backbone="conv")._resolve_backbone((1, 28, 28), device) == "conv"
+    assert ShotVAEClassifier(backbone="mlp")._resolve_backbone((1, 28, 28), device) == "mlp"
 
 
 def test_explicit_backbone_augmentation_and_precision_are_kept(monkeypatch, digit_images):

@@ -255,6 +255,26 @@ def test_an_image_model_is_restored(digits, tmp_path):
     assert_same_model(loaded, clf, X)
 
 
+def test_an_auto_conv_model_loads_as_conv_where_auto_would_choose_the_mlp(
+        digits, tmp_path, monkeypatch):
+    # "auto" reads images with convolutions only where the device trains them fast;
+    # a model fitted there keeps its backbone when loaded on a CPU without bfloat16.
+    X, y = digits
+    keep = np.flatnonzero(y < 3)[:80]
+    X = np.repeat(np.repeat(X[keep].reshape(-1, 1, 8, 8), 2, axis=2), 2, axis=3)  # 16x16
+    y = hide_labels(y[keep], 5)
+    monkeypatch.setattr("skshot.classifier.has_fast_bf16", lambda device: True)
+    clf = fit(X, y, mixed_precision=None, max_epochs=2, batch_size_unlabeled=32, latent_dim=3)
+    assert clf.backbone_ == "conv"
+    skshot.save(clf, tmp_path / "auto.skshot")
+    monkeypatch.setattr("skshot.classifier.has_fast_bf16", lambda device: False)
+    assert clf._resolve_backbone((1, 16, 16), "cpu") == "mlp"
+    loaded = skshot.load(tmp_path / "auto.skshot")
+    assert loaded.backbone_ == "conv" and loaded.augmentation_ == "translate-encoder"
+    assert any(isinstance(m, torch.nn.Conv2d) for m in loaded.net_.module_.modules())
+    assert_same_model(loaded, clf, X)
+
+
 def test_a_loaded_model_continues_training_as_an_uninterrupted_fit(data, tmp_path):
     X, y = data
     full = fit(X, y)
