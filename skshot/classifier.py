@@ -112,7 +112,7 @@ def _fast_convolutions(device):
     (:func:`skshot._device.has_fast_bf16`). A CPU without bfloat16
     instructions trains it in float32 about five times as slowly as the
     ``"mlp"`` backbone: on two cores of an AVX2 CPU 45.7 s an epoch over
-    60 000 28x28 images against 8.7 s, so about 29 minutes for a default fit.
+    60 000 28x28 images against 9.0 s, so about 28 minutes for a default fit.
     """
     if torch.device(resolve_device(device)).type != "cpu":
         return True
@@ -204,8 +204,8 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         with 10, in 471 s a fit on two cores of a CPU with bfloat16
         instructions; on two cores of a CPU without them (an AVX2 AMD EPYC)
         it trained in float32 five times as slowly as the MLP (45.7 s an
-        epoch against 8.7 s, about 29 minutes a fit on those images against
-        477 s), so there ``"auto"`` keeps a default fit within ten minutes
+        epoch against 9.0 s, about 28 minutes a fit on those images against
+        428 s), so there ``"auto"`` keeps a default fit within ten minutes
         with the MLP; pass ``"conv"`` for the lower error. On the 8x8 digits the convolutions are no better than
         the MLP, and their translation cost 3.7 points there.
         ``"mlp"``: fully connected layers of ``hidden_sizes`` (the paper's

@@ -64,10 +64,14 @@ def nearest_samples(queries, references, n_neighbors, chunk_size=None):
     references = references.float()
     squared_norms = (references * references).sum(dim=1)
     indices = []
+    # one buffer for every chunk's distances (see skshot.propagation.knn_affinity)
+    buffer = torch.empty((min(chunk_size, max(queries.shape[0], 1)), n),
+                         dtype=references.dtype, device=references.device)
     for start in range(0, queries.shape[0], chunk_size):
         chunk = queries[start:start + chunk_size].float()
         # |q - r|^2 = |q|^2 - 2 q.r + |r|^2; |q|^2 is the same for every r of a row
-        partial = squared_norms - 2.0 * chunk @ references.T
+        partial = torch.mm(chunk, references.T, out=buffer[:chunk.shape[0]])
+        partial.mul_(-2.0).add_(squared_norms)
         indices.append(partial.topk(n_neighbors, dim=1, largest=False).indices)
     if not indices:
         return torch.empty((0, n_neighbors), dtype=torch.long, device=references.device)
