@@ -10,9 +10,10 @@ class.
 
 The model is fitted on 20,000 Fashion-MNIST training images of which 50 per
 class are labeled, given as 28x28 images (``input_shape``), so the defaults read
-them with the convolutional backbone. Fashion-MNIST is read from local files by
-:func:`skshot.datasets.load_fashion_mnist` (on Debian and Ubuntu: ``apt-get
-install dataset-fashion-mnist``).
+them with the convolutional backbone where the device trains it fast (a GPU, or a
+CPU with bfloat16 instructions) and with the MLP elsewhere. Fashion-MNIST is read
+from local files by :func:`skshot.datasets.load_fashion_mnist` (on Debian and
+Ubuntu: ``apt-get install dataset-fashion-mnist``).
 """
 
 import os
@@ -42,9 +43,11 @@ y_partial = mask_labels(y, 50, random_state=0)
 # Fit
 # ---
 # The defaults, told that the rows are 28x28 images: ``backbone="auto"`` then
-# picks the convolutional encoder and decoder, ``augmentation="auto"``
-# translates the images the encoder reads, and ``mixed_precision="auto"``
-# computes in bfloat16 where the CPU or GPU has bfloat16 units. The fitted
+# picks the convolutional encoder and decoder on a GPU or on a CPU with
+# bfloat16 instructions (the MLP on other CPUs, where the convolutions would
+# train five times as slowly), ``augmentation="auto"`` translates the images
+# the encoder reads, and ``mixed_precision="auto"`` computes in bfloat16 where
+# the CPU or GPU has bfloat16 units. The fitted
 # attributes ``backbone_``, ``augmentation_`` and ``mixed_precision_`` say
 # what was chosen. ``beta`` weights the KL terms of the ELBO; the default 6 puts
 # a price on the information ``z`` carries, so the model leaves the class to
@@ -118,4 +121,5 @@ plt.show()
 # instructions this fit takes about 7 minutes (test accuracy 0.84; the judge
 # recognises 94 % of the prior draws and 95 % of the restyled images as the
 # class asked for, and 82 % of real test images); ``backbone="mlp"``, the
-# network for rows of features, fits in about half the time.
+# network for rows of features and what ``"auto"`` takes on a CPU without
+# bfloat16 instructions, fits in about half the time.
