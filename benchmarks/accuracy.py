@@ -100,6 +100,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.semi_supervised import LabelSpreading, SelfTrainingClassifier
 
 from skshot import ShotVAEClassifier
+from skshot._device import has_fast_bf16
 from skshot.datasets import load_fashion_mnist, mask_labels
 from skshot.persistence import ADDED_PARAMETERS
 
@@ -373,7 +374,8 @@ def main(argv=None):
             row = {"errors": errors, "fit_seconds": seconds, "params": params,
                    "validation_errors": validation, "seeds": list(seeds),
                    "measured": {"date": time.strftime("%Y-%m-%d"),
-                                "threads": torch.get_num_threads()}}
+                                "threads": torch.get_num_threads(),
+                                "cpu_bf16": has_fast_bf16("cpu")}}
             if None not in network:
                 row["network_errors"] = network
             if method in VAE_METHODS:
@@ -437,11 +439,16 @@ def _setting(method, row, current, n_train, input_shape):
 
 
 def _measured(row):
-    """``"date, N thread(s)"`` of a row, or "–" for a row without the record."""
+    """``"date, N thread(s)"`` of a row, or "–" for a row without the record.
+
+    A row measured on a CPU without bfloat16 instructions says so: there the
+    ``"auto"`` defaults read images with the MLP, in float32.
+    """
     measured = row.get("measured")
     if not measured:
         return "–"
-    return f"{measured['date']}, {measured['threads']} thread(s)"
+    cpu = ", CPU without bfloat16" if measured.get("cpu_bf16") is False else ""
+    return f"{measured['date']}, {measured['threads']} thread(s){cpu}"
 
 
 def write(results, stem):

@@ -15,6 +15,7 @@ from sklearn.neighbors import KNeighborsRegressor, NearestNeighbors
 from sklearn.preprocessing import StandardScaler
 
 from skshot import ShotVAEClassifier
+from skshot._device import has_fast_bf16
 from skshot._net import ShotVAENet
 
 BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
@@ -73,14 +74,16 @@ def test_accuracy_script_writes_its_tables(tiny_fashion, tmp_path, monkeypatch):
             compared = len(accuracy.candidates(method, quick=True))
             assert len(row["validation_errors"]) == (compared if compared > 1 else 0)
             assert row["measured"] == {"date": results["date"],
-                                       "threads": torch.get_num_threads()}
+                                       "threads": torch.get_num_threads(),
+                                       "cpu_bf16": has_fast_bf16("cpu")}
             # the same fits predicting with the network alone, where the neighbours vote
             voting = method in accuracy.VAE_METHODS and method != "labeled-only"
             assert ("network_errors" in row) == voting
             if voting:
                 assert len(row["network_errors"]) == seeds
     table = (tmp_path / "results" / "accuracy-quick.md").read_text()
-    assert f"| {results['date']}, {torch.get_num_threads()} thread(s) |" in table
+    cpu = "" if has_fast_bf16("cpu") else ", CPU without bfloat16"
+    assert f"| {results['date']}, {torch.get_num_threads()} thread(s){cpu} |" in table
     assert table.count("| fmnist-100 | ") >= len(accuracy.METHODS)
     assert "How the settings were chosen" in table
 
@@ -233,6 +236,17 @@ def test_accuracy_table_resolves_the_image_defaults_on_each_data_set(monkeypatch
     conv = {"backbone": "conv", "augmentation": "translate-encoder", "mixed_precision": "bf16"}
     assert accuracy.earlier_defaults("shot", {**row, "params": conv}, current, 1000,
                                      (1, 28, 28)) == {}
+
+
+def test_accuracy_table_says_which_rows_a_cpu_without_bfloat16_measured():
+    accuracy = load_script("accuracy")
+    row = {"measured": {"date": "2026-12-06", "threads": 2}}
+    assert accuracy._measured(row) == "2026-12-06, 2 thread(s)"
+    row["measured"]["cpu_bf16"] = True
+    assert accuracy._measured(row) == "2026-12-06, 2 thread(s)"
+    row["measured"]["cpu_bf16"] = False
+    assert accuracy._measured(row) == "2026-12-06, 2 thread(s), CPU without bfloat16"
+    assert accuracy._measured({}) == "–"
 
 
 def test_accuracy_table_resolves_auto_defaults_on_each_protocol_s_training_size():
