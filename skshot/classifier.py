@@ -206,8 +206,9 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         it trained in float32 five times as slowly as the MLP (45.7 s an
         epoch against 9.0 s, about 28 minutes a fit on those images against
         428 s), so there ``"auto"`` keeps a default fit within ten minutes
-        with the MLP; pass ``"conv"`` for the lower error. On the 8x8 digits the convolutions are no better than
-        the MLP, and their translation cost 3.7 points there.
+        with the MLP; pass ``"conv"`` for the lower error. On the 8x8 digits
+        the convolutions are no better than the MLP, and their translation
+        cost 3.7 points there.
         ``"mlp"``: fully connected layers of ``hidden_sizes`` (the paper's
         MNIST network). ``"conv"``: a small convolutional network for 28x28
         grey images. ``"wrn-28-2"``: the paper's WideResNet-28-2 encoder for
