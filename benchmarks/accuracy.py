@@ -44,7 +44,9 @@ defaults with ``ot_intrusion_neighbors=1``, the behaviour of earlier versions (t
 ``"shot+image-vote"``, the defaults with a larger share for the vote of 7 nearest training
 samples (``vote_neighbors=7, vote_weight=0.8``), the user guide's option for small image sets;
 ``"shot+small-images"``, that vote with a learning rate of 3e-3 (``lr=3e-3``; the default is
-1e-3), the user guide's advice for small image sets since 2026-12-05;
+1e-3), the user guide's advice for small image sets from 2026-12-05;
+``"shot+small-images+eps0.1"``, that with the labels smoothed by ``epsilon=0.1`` (the default
+is the paper's 1e-3), a candidate addition to that advice;
 ``"shot+vote-axes64"``, the defaults with the vote's distances measured on the training
 samples' first 64 principal axes (``vote_components=64``), the option that cuts the vote's
 cost on images; ``"shot+mlp"`` and ``"shot-3x+mlp"``, the defaults and the three times
@@ -114,7 +116,8 @@ VAE_METHODS = {"m2": "m2", "smooth-elbo": "smooth-elbo", "shot": "shot",
                "shot+input-graph": "shot", "shot+input-graph-w1": "shot",
                "shot+weight-decay": "shot", "shot-3x+weight-decay": "shot",
                "shot+intrusion-k1": "shot", "shot+image-vote": "shot",
-               "shot+vote-axes64": "shot", "shot+small-images": "shot", "shot+mlp": "shot",
+               "shot+vote-axes64": "shot", "shot+small-images": "shot",
+               "shot+small-images+eps0.1": "shot", "shot+mlp": "shot",
                "shot-3x+mlp": "shot", "labeled-only+mlp": "supervised"}
 #: How many times the default training length each VAE method trains.
 LENGTH_FACTOR = {"shot-3x": 3, "shot-3x+early-stopping": 3, "shot-3x+weight-decay": 3,
@@ -132,6 +135,8 @@ METHOD_PARAMS = {"shot+propagation": {"propagation_weight": 1.0},
                  "shot+image-vote": {"vote_neighbors": 7, "vote_weight": 0.8},
                  "shot+vote-axes64": {"vote_components": 64},
                  "shot+small-images": {"lr": 3e-3, "vote_neighbors": 7, "vote_weight": 0.8},
+                 "shot+small-images+eps0.1": {"lr": 3e-3, "vote_neighbors": 7,
+                                              "vote_weight": 0.8, "epsilon": 0.1},
                  "shot+mlp": {"backbone": "mlp"}, "shot-3x+mlp": {"backbone": "mlp"},
                  # the network on the labels alone: no vote of the unlabeled samples either
                  "labeled-only": {"vote_neighbors": 0},
@@ -140,7 +145,8 @@ METHOD_PARAMS = {"shot+propagation": {"propagation_weight": 1.0},
 OPTIONAL_METHODS = ["shot+propagation", "shot+early-stopping", "shot-3x+early-stopping",
                     "shot+input-graph", "shot+input-graph-w1", "shot+weight-decay",
                     "shot-3x+weight-decay", "shot+intrusion-k1", "shot+image-vote",
-                    "shot+vote-axes64", "shot+small-images", "shot+mlp", "shot-3x+mlp",
+                    "shot+vote-axes64", "shot+small-images", "shot+small-images+eps0.1",
+                    "shot+mlp", "shot-3x+mlp",
                     "labeled-only+mlp"]
 #: Data sets of images, with the shape that the ``ShotVAEClassifier`` methods receive as
 #: ``input_shape`` (the others read rows of features).
@@ -211,14 +217,16 @@ def _train_size(dataset, fmnist_train):
     return len(load(dataset, 0, {"fmnist_train": fmnist_train, "fmnist_test": 1})[0])
 
 
-def resolved_defaults(current, n_train, input_shape=None):
+def resolved_defaults(current, n_train, input_shape=None, fast_bf16=True):
     """``current`` with the ``"auto"`` values that depend on the data resolved.
 
     ``ot_intrusion_neighbors`` depends on the training size ``n_train``;
     ``backbone``, ``augmentation`` and ``mixed_precision`` on whether the
-    samples are images (``input_shape``) and, for the last, on this machine's
-    CPU. A row measured before such a default existed ran the value that it
-    resolves to on its data if its recorded value is that one.
+    samples are images (``input_shape``) and on whether the CPU has bfloat16
+    instructions (``fast_bf16``: as on the CPU that measured the row, not on
+    the one writing the table). A row measured before such a default existed
+    ran the value that it resolves to on its data if its recorded value is
+    that one.
     """
     resolved = dict(current)
     if current.get("ot_intrusion_neighbors") == "auto":
@@ -226,7 +234,7 @@ def resolved_defaults(current, n_train, input_shape=None):
         resolved["ot_intrusion_neighbors"] = model._resolve_intrusion_neighbors(n_train)
     names = ("backbone", "augmentation", "mixed_precision")
     model = ShotVAEClassifier(**{k: current[k] for k in names if k in current})
-    settings = model._resolve_image_settings(input_shape or (1,), "cpu")
+    settings = model._resolve_image_settings(input_shape or (1,), "cpu", fast_bf16=fast_bf16)
     resolved.update((k, v) for k, v in zip(names, settings) if k in current)
     return resolved
 
@@ -239,7 +247,11 @@ def earlier_defaults(method, row, current, n_train=None, input_shape=None):
     With ``n_train``, the protocol's training size, and ``input_shape``, its
     images' shape (None for rows of features), a recorded value equal to
     what an ``"auto"`` default resolves to there, with the method's own
-    parameters, has not changed.
+    parameters, has not changed. The image defaults resolve as on the CPU
+    that measured the row (``measured["cpu_bf16"]``), and as on a CPU with
+    bfloat16 instructions for a row without that record (the CPU of the
+    table's Fashion-MNIST defaults; the rows without it that a CPU without
+    them measured set the backbone themselves).
     """
     own = {**METHOD_PARAMS.get(method, {}), **row["params"]}
     objective = VAE_METHODS.get(method)
@@ -248,8 +260,9 @@ def earlier_defaults(method, row, current, n_train=None, input_shape=None):
     # A parameter added after the row was measured ran as ADDED_PARAMETERS says.
     recorded = {**ADDED_PARAMETERS, **row["defaults"]} if "defaults" in row else {}
     if n_train is not None:
-        current = resolved_defaults({**current, **own}, n_train, input_shape)
-        recorded = resolved_defaults({**recorded, **own}, n_train, input_shape)
+        fast_bf16 = (row.get("measured") or {}).get("cpu_bf16", True)
+        current = resolved_defaults({**current, **own}, n_train, input_shape, fast_bf16)
+        recorded = resolved_defaults({**recorded, **own}, n_train, input_shape, fast_bf16)
     return {k: v for k, v in recorded.items()
             if k in current and current[k] != v and k not in own and k not in unread}
 

@@ -157,6 +157,47 @@ def lever_figure(path, parameter, reference, settings):
     return out
 
 
+#: What the settings of a results file other than ``levers.jsonl`` mean, by its stem.
+FILE_LEGENDS = {
+    "levers-conv": [
+        "A `backbone`",
+        "named in `_protocols.BENCHMARK_BACKBONES` is built there: `conv16-mlp` is",
+        "the `conv` backbone's encoder with 16 and 32 channels (32 and 64 in",
+        "`conv`) and the `mlp` backbone's decoder; `mlp-dropout` is the `mlp`",
+        "backbone with dropout of 0.2 on the encoder's input and hidden layers.",
+        "Settings ending in `-fidelity-per-class` also measure each class's share",
+        "of `sample()` outputs recognised as that class. `translate-encoder`",
+        "translates the images for the encoder only: the decoder reconstructs",
+        "them as given. `bf16` settings run the forward passes under bfloat16",
+        "autocast (`mixed_precision: \"bf16\"`) on this machine's CPU, which has",
+        "bfloat16 instructions (AVX-512 BF16, AMX). `conv-defaults-1.25x` is the",
+        "defaults since 2026-12-06 for 28x28 images (`images`: `\"auto\"` resolves to",
+        "`conv`, `translate-encoder`, `bf16`) trained 51 epochs instead of the",
+        "default 41 on 50 000 images, about 1.25 times the steps; it compares with",
+        "`conv-translate-encoder-bf16-fidelity-per-class`, the same setting at",
+        "the default length; it was stopped after its first draw (13.6 % against",
+        "13.5 %, 711 s against 451 s).",
+    ],
+    "levers-label-smoothing": [
+        "Measured on 2026-12-07 on a CPU without bfloat16 instructions (the Fashion-MNIST",
+        "rows read the images as rows, the MLP). One change each to the",
+        "defaults: `gumbel0.3` and `gumbel1` the Gumbel-softmax temperature of the",
+        "unlabeled `y` (`temperature`, default 0.67); `labelweight2` the label term",
+        "weighted twice as much as the rest (`elbo_weight`, `ot_weight`, `entropy_weight`",
+        "and `propagation_weight` halved); `eps0.1` and `eps0.3` the label smoothing of",
+        "eq. 9 (`epsilon`, default the paper's 1e-3); `latent20` a 20-dimensional `z`.",
+        "`small-images` is the user guide's advice for small image sets (`lr=3e-3`, the",
+        "vote of 7 neighbours weighted 0.8), `small-images+eps0.1` and `+eps0.3` that with",
+        "`epsilon=0.1` or 0.3, `small-images+eps0.1-3x` the former three times as long.",
+        "`gumbel0.3` on `fmnist2k-100` was stopped after its first draw, when neither",
+        "temperature had changed the digits' error. `fmnist-100` and `fmnist-1000` have no",
+        "`defaults` rows here: `eps0.1` there compares with the `defaults` rows of",
+        "`levers-screen.md` on the same draws (the same MLP in float32, measured on a",
+        "CPU with bfloat16 instructions).",
+    ],
+}
+
+
 def write_summary(path):
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     groups = {}
@@ -359,23 +400,8 @@ def write_summary(path):
     else:
         lines += ["Settings: `defaults` are the estimator's defaults; every other setting",
                   "changes the parameters shown (`max_epochs: 300` is three times the small",
-                  "sets' default length). `LabelSpreading` uses 7 neighbours. A `backbone`",
-                  "named in `_protocols.BENCHMARK_BACKBONES` is built there: `conv16-mlp` is",
-                  "the `conv` backbone's encoder with 16 and 32 channels (32 and 64 in",
-                  "`conv`) and the `mlp` backbone's decoder; `mlp-dropout` is the `mlp`",
-                  "backbone with dropout of 0.2 on the encoder's input and hidden layers.",
-                  "Settings ending in `-fidelity-per-class` also measure each class's share",
-                  "of `sample()` outputs recognised as that class. `translate-encoder`",
-                  "translates the images for the encoder only: the decoder reconstructs",
-                  "them as given. `bf16` settings run the forward passes under bfloat16",
-                  "autocast (`mixed_precision: \"bf16\"`) on this machine's CPU, which has",
-                  "bfloat16 instructions (AVX-512 BF16, AMX). `conv-defaults-1.25x` is the",
-                  "defaults since 2026-12-06 for 28x28 images (`images`: `\"auto\"` resolves to",
-                  "`conv`, `translate-encoder`, `bf16`) trained 51 epochs instead of the",
-                  "default 41 on 50 000 images, about 1.25 times the steps; it compares with",
-                  "`conv-translate-encoder-bf16-fidelity-per-class`, the same setting at",
-                  "the default length; it was stopped after its first draw (13.6 % against",
-                  "13.5 %, 711 s against 451 s).", ""]
+                  "sets' default length). `LabelSpreading` uses 7 neighbours.",
+                  *FILE_LEGENDS.get(path.stem, []), ""]
     for protocol in PROTOCOLS:
         keys = [k for k in groups if k[0] == protocol]
         if not keys:

@@ -105,18 +105,19 @@ def _all_positive_ints(values):
     return all(isinstance(v, Integral) and not isinstance(v, bool) and v >= 1 for v in values)
 
 
-def _fast_convolutions(device):
+def _fast_convolutions(device, fast_bf16=None):
     """Whether ``device`` trains the ``"conv"`` backbone fast enough for ``backbone="auto"``.
 
     Any device but a CPU, and a CPU that computes in bfloat16 natively
-    (:func:`skshot._device.has_fast_bf16`). A CPU without bfloat16
-    instructions trains it in float32 about five times as slowly as the
-    ``"mlp"`` backbone: on two cores of an AVX2 CPU 45.7 s an epoch over
-    60 000 28x28 images against 9.0 s, so about 28 minutes for a default fit.
+    (:func:`skshot._device.has_fast_bf16`, or ``fast_bf16`` where given). A
+    CPU without bfloat16 instructions trains it in float32 about five times
+    as slowly as the ``"mlp"`` backbone: on two cores of an AVX2 CPU 45.7 s
+    an epoch over 60 000 28x28 images against 9.0 s, so about 28 minutes for
+    a default fit.
     """
     if torch.device(resolve_device(device)).type != "cpu":
         return True
-    return has_fast_bf16(device)
+    return has_fast_bf16(device) if fast_bf16 is None else fast_bf16
 
 
 def _image_rows(X):
@@ -239,7 +240,15 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
     objective : {"shot", "smooth-elbo", "m2", "supervised"}, default="shot"
         ``"shot"`` is Algorithm 1 of the paper; see the class description.
     epsilon : float, default=1e-3
-        Label smoothing of eq. 9 (the paper's value).
+        Label smoothing of eq. 9 (the paper's value). Small image sets
+        gain from more: 0.1 gave 5.0 % against 5.5 % validation error on
+        the 8x8 digits with 5 labels per class (eight draws, lower on five,
+        higher on none) and 8.7 % against 10.1 % on 300 of them. It stays
+        at the paper's value because Fashion-MNIST loses (2 000 images:
+        25.6 % against 25.1 %, higher on seven draws of ten; 50 000 with 10
+        or 100 labels per class: 26.6 % against 25.6 % and 15.8 % against
+        15.5 %, three draws) and the tabular sets do not gain on the whole
+        (``benchmarks/results/levers-label-smoothing.md``).
     gamma : float, default=1.0
         Sharpness of the warm-up weight of eq. 16; the warm-up spans the
         whole fit, ``max_epochs`` epochs (see ``ot_warmup``). The paper uses
@@ -1201,7 +1210,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
                 f"{given} cannot hold out a stratified validation set of {fraction:g} of "
                 f"{len(labeled_rows)} labeled samples: {exc}") from exc
 
-    def _resolve_backbone(self, input_shape, device):
+    def _resolve_backbone(self, input_shape, device, fast_bf16=None):
         """``backbone``, or for ``"auto"`` ``"conv"`` on images of :data:`AUTO_CONV_MIN_SIDE`
         pixels or more where ``device`` trains it fast (:func:`_fast_convolutions`), else
         ``"mlp"``."""
@@ -1209,26 +1218,30 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
             return self.backbone
         sides = tuple(input_shape[1:]) if len(input_shape) == 3 else ()
         large = sides and all(side >= AUTO_CONV_MIN_SIDE and side % 4 == 0 for side in sides)
-        return "conv" if large and _fast_convolutions(device) else "mlp"
+        return "conv" if large and _fast_convolutions(device, fast_bf16) else "mlp"
 
-    def _resolve_image_settings(self, input_shape, device, backbone=None):
+    def _resolve_image_settings(self, input_shape, device, backbone=None, fast_bf16=None):
         """``(backbone, augmentation, mixed_precision)`` with their ``"auto"`` resolved.
 
         ``augmentation="auto"`` is ``"translate-encoder"`` and
         ``mixed_precision="auto"`` is ``"bf16"`` (on a ``device`` with fast
         bfloat16) for the convolutional backbones, None for the others.
         ``backbone``, if given, is the one already resolved (a fitted model's,
-        which a later ``device`` must not change).
+        which a later ``device`` must not change). ``fast_bf16``, if given,
+        says whether ``device`` computes in bfloat16 natively instead of
+        asking it: the settings as they resolve on another machine.
         """
+        if fast_bf16 is None:
+            fast_bf16 = has_fast_bf16(device)
         if backbone is None:
-            backbone = self._resolve_backbone(input_shape, device)
+            backbone = self._resolve_backbone(input_shape, device, fast_bf16)
         convolutional = isinstance(backbone, str) and backbone in IMAGE_BACKBONES
         augmentation = self.augmentation
         if augmentation == "auto":
             augmentation = "translate-encoder" if convolutional else None
         mixed_precision = self.mixed_precision
         if mixed_precision == "auto":
-            mixed_precision = "bf16" if convolutional and has_fast_bf16(device) else None
+            mixed_precision = "bf16" if convolutional and fast_bf16 else None
         return backbone, augmentation, mixed_precision
 
     def _translate_shift(self, input_shape, augmentation):

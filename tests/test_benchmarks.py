@@ -181,6 +181,10 @@ def test_accuracy_script_measures_the_image_vote_option_only_on_request():
     small = accuracy.make_model("shot+small-images", "digits", {}, "auto", 0, 100)
     assert small.get_params() == {**plain.get_params(), "lr": 3e-3, "vote_neighbors": 7,
                                   "vote_weight": 0.8}
+    assert "shot+small-images+eps0.1" not in accuracy.METHODS
+    smooth = accuracy.make_model("shot+small-images+eps0.1", "digits", {}, "auto", 0, 100)
+    assert smooth.get_params() == {**small.get_params(), "epsilon": 0.1}
+    assert plain.epsilon == 1e-3
 
 
 @pytest.mark.parametrize("fast_bf16", [True, False])
@@ -208,7 +212,8 @@ def test_accuracy_script_gives_fashion_mnist_to_the_vae_methods_as_images(monkey
     current = accuracy.estimator_defaults()
     row = {"errors": [10.0], "fit_seconds": [1.0], "validation_errors": {}, "params": {},
            "defaults": {**current, "backbone": "mlp", "augmentation": None,
-                        "mixed_precision": None, "beta": 1.0}}
+                        "mixed_precision": None, "beta": 1.0},
+           "measured": {"date": "2026-12-07", "threads": 2, "cpu_bf16": fast_bf16}}
     assert accuracy.earlier_defaults("labeled-only+mlp", row, current, 1000, (1, 28, 28)) == {}
     # where "auto" takes the conv backbone; on a CPU without bfloat16 it is the MLP's row
     earlier = accuracy.earlier_defaults("labeled-only", row, current, 1000, (1, 28, 28))
@@ -216,14 +221,19 @@ def test_accuracy_script_gives_fashion_mnist_to_the_vae_methods_as_images(monkey
                        if fast_bf16 else {})
 
 
-@pytest.mark.parametrize("fast_bf16", [True, False])
-def test_accuracy_table_resolves_the_image_defaults_on_each_data_set(monkeypatch, fast_bf16):
-    monkeypatch.setattr("skshot.classifier.has_fast_bf16", lambda device: fast_bf16)
+@pytest.mark.parametrize("row_bf16", [True, False, None])
+def test_accuracy_table_resolves_the_image_defaults_on_each_data_set(monkeypatch, row_bf16):
+    # the table resolves "auto" as on the CPU that measured the row, whatever CPU writes it
+    monkeypatch.setattr("skshot.classifier.has_fast_bf16", lambda device: row_bf16 is False)
     accuracy = load_script("accuracy")
     current = accuracy.estimator_defaults()
     before = {**current, "backbone": "mlp", "augmentation": None, "mixed_precision": None}
+    measured = {"date": "2026-12-02", "threads": 1}  # None: a row from before the record
+    if row_bf16 is not None:
+        measured["cpu_bf16"] = row_bf16
+    fast_bf16 = row_bf16 is not False
     row = {"errors": [10.0], "fit_seconds": [1.0], "validation_errors": {}, "params": {},
-           "defaults": before}
+           "defaults": before, "measured": measured}
     # rows of features: "auto" resolves to what the row ran
     assert accuracy.earlier_defaults("shot", row, current, n_train=1000) == {}
     # 28x28 images: the row ran the earlier defaults where "auto" now reads them with
@@ -834,6 +844,23 @@ def test_levers_summary_is_written_beside_its_lines_under_their_name(tmp_path):
     # the main study's setting names are explained there alone
     assert "`lead` is" in main and "`lead` is" not in extra
     assert "Settings: `defaults` are the estimator's defaults" in extra
+
+
+def test_levers_summary_explains_a_files_settings_in_that_files_table_alone(tmp_path):
+    levers = load_script("levers")
+    row = {"protocol": "wine-30", "setting": "ref", "draw": 0, "val_error": 4.0,
+           "curve": [6.0, 4.0], "seconds": 1.0, "params": {}}
+    tables = {}
+    for name in ("levers-conv", "levers-label-smoothing", "levers-extra"):
+        (tmp_path / f"{name}.jsonl").write_text(json.dumps(row) + "\n")
+        levers.main(["--out", str(tmp_path / f"{name}.jsonl"), "--summary"])
+        tables[name] = (tmp_path / f"{name}.md").read_text()
+    assert "`conv16-mlp` is" in tables["levers-conv"]
+    assert "`eps0.1` and `eps0.3`" in tables["levers-label-smoothing"]
+    for name, table in tables.items():
+        assert ("`conv16-mlp` is" in table) == (name == "levers-conv")
+        assert ("`eps0.1` and `eps0.3`" in table) == (name == "levers-label-smoothing")
+        assert "Settings: `defaults` are the estimator's defaults" in table
 
 
 def test_weight_average_script_measures_the_last_weights_and_their_averages(tmp_path,
