@@ -160,10 +160,9 @@ def lever_figure(path, parameter, reference, settings):
 #: What the settings of a results file other than ``levers.jsonl`` mean, by its stem.
 FILE_LEGENDS = {
     "levers-conv": [
-        "A `backbone`",
-        "named in `_protocols.BENCHMARK_BACKBONES` is built there: `conv16-mlp` is",
-        "the `conv` backbone's encoder with 16 and 32 channels (32 and 64 in",
-        "`conv`) and the `mlp` backbone's decoder; `mlp-dropout` is the `mlp`",
+        "A `backbone` named in `_protocols.BENCHMARK_BACKBONES` is built there:",
+        "`conv16-mlp` is the `conv` backbone's encoder with 16 and 32 channels (32 and 64",
+        "in `conv`) and the `mlp` backbone's decoder; `mlp-dropout` is the `mlp`",
         "backbone with dropout of 0.2 on the encoder's input and hidden layers.",
         "Settings ending in `-fidelity-per-class` also measure each class's share",
         "of `sample()` outputs recognised as that class. `translate-encoder`",
