@@ -52,7 +52,11 @@ samples' first 64 principal axes (``vote_components=64``), the option that cuts 
 cost on images; ``"shot+mlp"`` and ``"shot-3x+mlp"``, the defaults and the three times
 longer fit with the ``"mlp"`` backbone (``backbone="mlp"``), which reads images as rows of
 pixels, without translation and in float32: the defaults for images before 2026-12-06;
-``"labeled-only+mlp"``, the same network trained on the labels alone.
+``"labeled-only+mlp"``, the same network trained on the labels alone; ``"shot+conv-mlp"``,
+``"shot-3x+conv-mlp"`` and ``"labeled-only+conv-mlp"``, the same with the ``"conv-mlp"``
+backbone (``backbone="conv-mlp"``: convolutions with 16 and 32 channels and the MLP's
+decoder, translated for the encoder), the option for images on a CPU without bfloat16
+instructions.
 
 Fashion-MNIST's images reach every ``ShotVAEClassifier`` method as 28x28 images
 (``input_shape=(1, 28, 28)``), so that on a GPU or a CPU with bfloat16 instructions
@@ -118,10 +122,12 @@ VAE_METHODS = {"m2": "m2", "smooth-elbo": "smooth-elbo", "shot": "shot",
                "shot+intrusion-k1": "shot", "shot+image-vote": "shot",
                "shot+vote-axes64": "shot", "shot+small-images": "shot",
                "shot+small-images+eps0.1": "shot", "shot+mlp": "shot",
-               "shot-3x+mlp": "shot", "labeled-only+mlp": "supervised"}
+               "shot-3x+mlp": "shot", "labeled-only+mlp": "supervised",
+               "shot+conv-mlp": "shot", "shot-3x+conv-mlp": "shot",
+               "labeled-only+conv-mlp": "supervised"}
 #: How many times the default training length each VAE method trains.
 LENGTH_FACTOR = {"shot-3x": 3, "shot-3x+early-stopping": 3, "shot-3x+weight-decay": 3,
-                 "shot-3x+mlp": 3}
+                 "shot-3x+mlp": 3, "shot-3x+conv-mlp": 3}
 #: Parameters that a VAE method sets on top of the defaults and of its candidates.
 METHOD_PARAMS = {"shot+propagation": {"propagation_weight": 1.0},
                  "shot+early-stopping": {"early_stopping": True},
@@ -140,14 +146,17 @@ METHOD_PARAMS = {"shot+propagation": {"propagation_weight": 1.0},
                  "shot+mlp": {"backbone": "mlp"}, "shot-3x+mlp": {"backbone": "mlp"},
                  # the network on the labels alone: no vote of the unlabeled samples either
                  "labeled-only": {"vote_neighbors": 0},
-                 "labeled-only+mlp": {"vote_neighbors": 0, "backbone": "mlp"}}
+                 "labeled-only+mlp": {"vote_neighbors": 0, "backbone": "mlp"},
+                 "shot+conv-mlp": {"backbone": "conv-mlp"},
+                 "shot-3x+conv-mlp": {"backbone": "conv-mlp"},
+                 "labeled-only+conv-mlp": {"vote_neighbors": 0, "backbone": "conv-mlp"}}
 #: Methods measured only when ``--methods`` names them (options, not defaults).
 OPTIONAL_METHODS = ["shot+propagation", "shot+early-stopping", "shot-3x+early-stopping",
                     "shot+input-graph", "shot+input-graph-w1", "shot+weight-decay",
                     "shot-3x+weight-decay", "shot+intrusion-k1", "shot+image-vote",
                     "shot+vote-axes64", "shot+small-images", "shot+small-images+eps0.1",
-                    "shot+mlp", "shot-3x+mlp",
-                    "labeled-only+mlp"]
+                    "shot+mlp", "shot-3x+mlp", "labeled-only+mlp",
+                    "shot+conv-mlp", "shot-3x+conv-mlp", "labeled-only+conv-mlp"]
 #: Data sets of images, with the shape that the ``ShotVAEClassifier`` methods receive as
 #: ``input_shape`` (the others read rows of features).
 IMAGE_SHAPES = {"fmnist": (1, 28, 28)}

@@ -21,6 +21,13 @@ Built-in backbones, by name (:data:`BACKBONES`):
     convolutions (32 and 64 channels) and a 256-unit dense layer; the decoder
     mirrors it with transposed convolutions. Made for 28x28 grey images
     (Fashion-MNIST, MNIST); any ``(C, H, W)`` with H and W divisible by 4.
+``"conv-mlp"``
+    The ``"conv"`` encoder at half its channels (16 and 32), its
+    convolutions in the channels-last memory layout, and the ``"mlp"``
+    decoder of widths ``hidden_sizes``: convolutions for a CPU without
+    bfloat16 instructions, where a fit with ``"conv"`` takes about four
+    times as long as the MLP's in float32 (most of it in the decoder's
+    transposed convolutions) and one with this backbone 1.6 times.
 ``"wrn-28-2"``
     WideResNet-28-2 (Zagoruyko & Komodakis, 2016), the paper's encoder for
     CIFAR-10 and SVHN: 28 layers, width 2, 1.47 million parameters,
@@ -38,11 +45,11 @@ contract above; see :class:`skshot.ShotVAEClassifier`.
 import itertools
 import math
 
+import torch
 from torch import nn
 
-__all__ = ["BACKBONES", "build_backbone", "conv_backbone", "conv_encoder", "mlp",
-           "mlp_backbone",
-           "wide_resnet_backbone"]
+__all__ = ["BACKBONES", "build_backbone", "conv_backbone", "conv_encoder",
+           "conv_mlp_backbone", "mlp", "mlp_backbone", "wide_resnet_backbone"]
 
 
 def mlp(sizes, activation=nn.ReLU):
@@ -128,6 +135,51 @@ def conv_backbone(input_shape, latent_dim, n_classes, width=256):
     return encoder, decoder
 
 
+class _ChannelsLast(nn.Module):
+    """Return the input in the channels-last memory layout; its values are unchanged.
+
+    The first layer of an encoder whose convolutions hold their weights in
+    that layout too: on an AVX2 CPU in float32 its convolutions then ran
+    faster (the first one five times as fast), and the result is the same up
+    to rounding.
+    """
+
+    def forward(self, x):
+        return x.contiguous(memory_format=torch.channels_last)
+
+
+def conv_mlp_backbone(input_shape, latent_dim, n_classes, hidden_sizes=(500, 500),
+                      channels=(16, 32), width=256):
+    """The ``"conv-mlp"`` backbone: a convolutional encoder and a fully connected decoder.
+
+    Parameters
+    ----------
+    input_shape : tuple of int
+        ``(C, H, W)``, with H and W divisible by 4.
+    latent_dim, n_classes : int
+    hidden_sizes : tuple of int, default=(500, 500)
+        Widths of the decoder, in reverse: ``[z, y]`` goes through
+        ``hidden_sizes[::-1]`` to ``prod(input_shape)`` outputs, as in
+        :func:`mlp_backbone`.
+    channels : pair of int, default=(16, 32)
+        Output channels of :func:`conv_encoder`'s two convolutions.
+    width : int, default=256
+        The encoder's features.
+
+    Returns
+    -------
+    encoder, decoder : torch.nn.Module
+        The encoder computes in the channels-last layout (a layer that
+        converts its input first, its weights in that layout); the decoder
+        returns ``(B, prod(input_shape))``.
+    """
+    _check_image_shape(input_shape, "conv-mlp")
+    encoder = conv_encoder(input_shape, channels=channels, width=width)
+    encoder = nn.Sequential(_ChannelsLast(), *encoder).to(memory_format=torch.channels_last)
+    _, decoder = mlp_backbone(input_shape, latent_dim, n_classes, hidden_sizes)
+    return encoder, decoder
+
+
 class _PreActBlock(nn.Module):
     """Pre-activation residual block: BN-ReLU-conv3x3-BN-ReLU-conv3x3 plus a shortcut."""
 
@@ -182,7 +234,8 @@ def wide_resnet_backbone(input_shape, latent_dim, n_classes, depth=28, widen=2):
 
 
 #: The built-in backbones by name.
-BACKBONES = {"mlp": mlp_backbone, "conv": conv_backbone, "wrn-28-2": wide_resnet_backbone}
+BACKBONES = {"mlp": mlp_backbone, "conv": conv_backbone, "conv-mlp": conv_mlp_backbone,
+             "wrn-28-2": wide_resnet_backbone}
 
 
 def build_backbone(backbone, input_shape, latent_dim, n_classes, hidden_sizes=(500, 500)):
@@ -190,14 +243,15 @@ def build_backbone(backbone, input_shape, latent_dim, n_classes, hidden_sizes=(5
 
     Parameters
     ----------
-    backbone : {"mlp", "conv", "wrn-28-2"} or callable
+    backbone : {"mlp", "conv", "conv-mlp", "wrn-28-2"} or callable
         A name of :data:`BACKBONES`, or a callable called as
         ``backbone(input_shape=..., latent_dim=..., n_classes=...)``.
     input_shape : tuple of int
         Shape of one sample, ``(n_features,)`` or ``(C, H, W)``.
     latent_dim, n_classes : int
     hidden_sizes : tuple of int, default=(500, 500)
-        Widths of the ``"mlp"`` backbone; the other backbones ignore them.
+        Widths of the ``"mlp"`` backbone and of ``"conv-mlp"``'s decoder; the
+        other backbones ignore them.
     """
     input_shape = tuple(int(s) for s in input_shape)
     if callable(backbone):
@@ -210,6 +264,6 @@ def build_backbone(backbone, input_shape, latent_dim, n_classes, hidden_sizes=(5
     if backbone not in BACKBONES:
         raise ValueError(f"backbone must be one of {sorted(BACKBONES)} or a callable, "
                          f"got {backbone!r}.")
-    if backbone == "mlp":
-        return mlp_backbone(input_shape, latent_dim, n_classes, hidden_sizes)
+    if backbone in ("mlp", "conv-mlp"):
+        return BACKBONES[backbone](input_shape, latent_dim, n_classes, hidden_sizes)
     return BACKBONES[backbone](input_shape, latent_dim, n_classes)

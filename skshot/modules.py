@@ -42,11 +42,11 @@ class ShotVAE(nn.Module):
         ``K``, the number of classes.
     latent_dim : int, default=10
         Size of ``z``.
-    backbone : {"mlp", "conv", "wrn-28-2"} or callable, default="mlp"
+    backbone : {"mlp", "conv", "conv-mlp", "wrn-28-2"} or callable, default="mlp"
         See :mod:`skshot.backbones`.
     hidden_sizes : sequence of int, default=(500, 500)
         Widths of the ``"mlp"`` backbone's hidden layers; the decoder mirrors
-        them. The other backbones ignore them.
+        them (``"conv-mlp"``'s decoder too). The other backbones ignore them.
     likelihood : {"bernoulli", "gaussian"}, default="bernoulli"
         How :meth:`decode_mean` turns decoder outputs into means.
     """

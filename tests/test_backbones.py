@@ -10,6 +10,8 @@ from skshot.backbones import (
     build_backbone,
     conv_backbone,
     conv_encoder,
+    conv_mlp_backbone,
+    mlp_backbone,
     wide_resnet_backbone,
 )
 from skshot.modules import ShotVAE
@@ -26,7 +28,8 @@ def _n_params(module):
 
 @pytest.mark.parametrize(("backbone", "input_shape"), [
     ("mlp", (12,)), ("mlp", (1, 4, 4)), ("conv", (1, 28, 28)), ("conv", (3, 8, 12)),
-    ("wrn-28-2", (3, 32, 32)), ("wrn-28-2", (1, 8, 8)),
+    ("conv-mlp", (1, 28, 28)), ("conv-mlp", (3, 8, 12)), ("wrn-28-2", (3, 32, 32)),
+    ("wrn-28-2", (1, 8, 8)),
 ])
 def test_built_in_backbones_map_images_to_features_and_codes_to_images(backbone, input_shape):
     latent_dim, n_classes, batch = 5, 3, 4
@@ -52,6 +55,33 @@ def test_conv_encoder_is_the_conv_backbone_s_encoder_with_any_channels():
         conv_encoder((1, 6, 8))
 
 
+def test_conv_mlp_is_the_narrow_conv_encoder_in_channels_last_and_the_mlp_decoder():
+    torch.manual_seed(0)
+    encoder, decoder = conv_mlp_backbone((1, 28, 28), latent_dim=5, n_classes=3,
+                                         hidden_sizes=(40, 30))
+    torch.manual_seed(0)
+    narrow = conv_encoder((1, 28, 28), channels=(16, 32))
+    _, mlp_decoder = mlp_backbone((1, 28, 28), 5, 3, (40, 30))
+    convs = [m for m in encoder.modules() if isinstance(m, nn.Conv2d)]
+    assert [m.out_channels for m in convs] == [16, 32]
+    assert all(m.weight.is_contiguous(memory_format=torch.channels_last) for m in convs)
+    # the same weights as the encoder built in the usual layout, the same values out
+    assert all(torch.equal(a, b) for a, b in zip(encoder.parameters(), narrow.parameters()))
+    x = torch.rand(4, 1, 28, 28)
+    torch.testing.assert_close(encoder(x), narrow(x))
+    # the decoder is the MLP's: hidden_sizes reversed, one output per pixel
+    assert [m.out_features for m in decoder if isinstance(m, nn.Linear)] == [30, 40, 784]
+    assert [p.shape for p in decoder.parameters()] == \
+        [p.shape for p in mlp_decoder.parameters()]
+    with pytest.raises(ValueError, match=r"backbone='conv-mlp' needs images"):
+        conv_mlp_backbone((784,), 5, 3)
+
+
+def test_build_backbone_gives_hidden_sizes_to_the_conv_mlp_decoder():
+    _, decoder = build_backbone("conv-mlp", (1, 8, 8), 2, 3, (11,))
+    assert [m.out_features for m in decoder if isinstance(m, nn.Linear)] == [11, 64]
+
+
 def test_wide_resnet_28_2_has_the_published_size():
     # WRN-28-2 with a 10-class linear classifier has 1 467 610 parameters (the
     # figure of the semi-supervised literature's CIFAR-10 runs, "1.5M").
@@ -68,7 +98,7 @@ def test_wide_resnet_28_2_has_the_published_size():
     assert len(shortcuts) == 3
 
 
-@pytest.mark.parametrize("backbone", ["conv", "wrn-28-2"])
+@pytest.mark.parametrize("backbone", ["conv", "conv-mlp", "wrn-28-2"])
 @pytest.mark.parametrize("input_shape", [(784,), (1, 28, 30), (1, 30, 28), (28, 28)])
 def test_image_backbones_refuse_shapes_they_cannot_mirror(backbone, input_shape):
     with pytest.raises(ValueError, match=r"height and width divisible by 4"):
@@ -76,13 +106,14 @@ def test_image_backbones_refuse_shapes_they_cannot_mirror(backbone, input_shape)
 
 
 def test_an_unknown_backbone_name_is_refused():
-    with pytest.raises(ValueError, match=r"backbone must be one of \['conv', 'mlp', 'wrn-28-2'\]"):
+    with pytest.raises(ValueError, match=r"backbone must be one of \['conv', 'conv-mlp', 'mlp', "
+                                         r"'wrn-28-2'\]"):
         build_backbone("resnet", (4,), 2, 2)
-    assert sorted(BACKBONES) == ["conv", "mlp", "wrn-28-2"]
+    assert sorted(BACKBONES) == ["conv", "conv-mlp", "mlp", "wrn-28-2"]
 
 
 @pytest.mark.parametrize(("backbone", "input_shape"), [
-    ("mlp", (6,)), ("conv", (1, 8, 8)), ("wrn-28-2", (3, 4, 8)),
+    ("mlp", (6,)), ("conv", (1, 8, 8)), ("conv-mlp", (1, 8, 8)), ("wrn-28-2", (3, 4, 8)),
 ])
 def test_shot_vae_reads_and_writes_flat_rows(backbone, input_shape):
     torch.manual_seed(0)

@@ -221,6 +221,20 @@ def test_accuracy_script_gives_fashion_mnist_to_the_vae_methods_as_images(monkey
                        if fast_bf16 else {})
 
 
+def test_accuracy_script_measures_the_conv_mlp_option_as_the_mlp_rows():
+    accuracy = load_script("accuracy")
+    assert not {"shot+conv-mlp", "shot-3x+conv-mlp", "labeled-only+conv-mlp"} & \
+        set(accuracy.METHODS)
+    images = accuracy.make_model("shot", "fmnist", {}, "auto", 0, 100)
+    conv_mlp = accuracy.make_model("shot+conv-mlp", "fmnist", {}, "auto", 0, 100)
+    assert conv_mlp.get_params() == {**images.get_params(), "backbone": "conv-mlp"}
+    longer = accuracy.make_model("shot-3x+conv-mlp", "fmnist", {}, 10, 0, 100)
+    assert longer.get_params() == {**conv_mlp.get_params(), "max_epochs": 30}
+    labels = accuracy.make_model("labeled-only+conv-mlp", "fmnist", {}, "auto", 0, 100)
+    assert labels.get_params() == {**conv_mlp.get_params(), "objective": "supervised",
+                                   "vote_neighbors": 0}
+
+
 @pytest.mark.parametrize("row_bf16", [True, False, None])
 def test_accuracy_table_resolves_the_image_defaults_on_each_data_set(monkeypatch, row_bf16):
     # the table resolves "auto" as on the CPU that measured the row, whatever CPU writes it

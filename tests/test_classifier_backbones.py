@@ -24,7 +24,7 @@ def digit_images(digits):
     return X, y, hide_labels(y, 5)
 
 
-@pytest.mark.parametrize("backbone", ["conv", "wrn-28-2"])
+@pytest.mark.parametrize("backbone", ["conv", "conv-mlp", "wrn-28-2"])
 def test_image_backbones_fit_and_predict_on_tiny_images(digit_images, backbone):
     X, _y, y_partial = digit_images
     if backbone == "wrn-28-2":
@@ -105,6 +105,17 @@ def test_the_auto_backbone_chooses_convolutions_by_the_device(monkeypatch, devic
     # a name given is kept on every device
     assert ShotVAEClassifier(backbone="conv")._resolve_backbone((1, 28, 28), device) == "conv"
     assert ShotVAEClassifier(backbone="mlp")._resolve_backbone((1, 28, 28), device) == "mlp"
+    assert ShotVAEClassifier(backbone="conv-mlp")._resolve_backbone((1, 28, 28), device) == \
+        "conv-mlp"
+
+
+@pytest.mark.parametrize("fast_bf16", [True, False])
+def test_conv_mlp_is_a_convolutional_backbone_for_the_auto_settings(monkeypatch, fast_bf16):
+    # translated for the encoder, and in bfloat16 where the device computes it natively
+    monkeypatch.setattr("skshot.classifier.has_fast_bf16", lambda device: fast_bf16)
+    settings = ShotVAEClassifier(backbone="conv-mlp")._resolve_image_settings((1, 28, 28),
+                                                                              "cpu")
+    assert settings == ("conv-mlp", "translate-encoder", "bf16" if fast_bf16 else None)
 
 
 def test_explicit_backbone_augmentation_and_precision_are_kept(monkeypatch, digit_images):

@@ -28,7 +28,7 @@ def images(digits):
     return X[:200].reshape(-1, 1, 8, 8), hide_labels(y[:200], 3)
 
 
-@pytest.mark.parametrize("backbone", ["mlp", "conv", "wrn-28-2"])
+@pytest.mark.parametrize("backbone", ["mlp", "conv", "conv-mlp", "wrn-28-2"])
 @pytest.mark.parametrize("mixed_precision", [None, "bf16"])
 def test_fits_and_predicts_on_cuda(images, backbone, mixed_precision):
     X, y_partial = images

@@ -244,15 +244,20 @@ def test_string_labels_and_feature_names_are_restored_with_their_dtype(data, tmp
     assert_same_model(loaded, clf, X_frame)
 
 
-def test_an_image_model_is_restored(digits, tmp_path):
+@pytest.mark.parametrize("backbone", ["conv", "conv-mlp"])
+def test_an_image_model_is_restored(digits, tmp_path, backbone):
     X, y = digits
     keep = np.flatnonzero(y < 3)[:80]
     X, y = X[keep].reshape(-1, 1, 8, 8), hide_labels(y[keep], 5)
-    clf = fit(X, y, backbone="conv", max_epochs=2, batch_size_unlabeled=32, latent_dim=3)
+    clf = fit(X, y, backbone=backbone, max_epochs=2, batch_size_unlabeled=32, latent_dim=3)
     skshot.save(clf, tmp_path / "conv.skshot")
     loaded = skshot.load(tmp_path / "conv.skshot")
-    assert loaded.input_shape_ == (1, 8, 8)
+    assert loaded.input_shape_ == (1, 8, 8) and loaded.backbone_ == backbone
     assert_same_model(loaded, clf, X)
+    # "conv-mlp" keeps its convolutions' weights in the channels-last layout when loaded
+    convs = [m for m in loaded.net_.module_.modules() if isinstance(m, torch.nn.Conv2d)]
+    layout = torch.channels_last if backbone == "conv-mlp" else torch.contiguous_format
+    assert convs and all(m.weight.is_contiguous(memory_format=layout) for m in convs)
 
 
 def test_an_auto_conv_model_loads_as_conv_where_auto_would_choose_the_mlp(
