@@ -162,10 +162,10 @@ FILE_LEGENDS = {
     "levers-conv": [
         "A `backbone` named in `_protocols.BENCHMARK_BACKBONES` is built there:",
         "`conv16-mlp` is the `conv` backbone's encoder with 16 and 32 channels (32 and 64",
-        "in `conv`) and the `mlp` backbone's decoder (since 2026-12-07 the built-in",
+        "in `conv`) and the `mlp` backbone's decoder, since 2026-12-07 the built-in",
         "`conv-mlp` backbone, which computes the same convolutions in the channels-last",
-        "memory layout); `mlp-dropout` is the `mlp`",
-        "backbone with dropout of 0.2 on the encoder's input and hidden layers.",
+        "memory layout (the rows before built them in the usual one); `mlp-dropout` is",
+        "the `mlp` backbone with dropout of 0.2 on the encoder's input and hidden layers.",
         "Settings ending in `-fidelity-per-class` also measure each class's share",
         "of `sample()` outputs recognised as that class. `translate-encoder`",
         "translates the images for the encoder only: the decoder reconstructs",

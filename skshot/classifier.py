@@ -214,18 +214,18 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         lower on each draw, and on the test split 24.4 % against 25.0 % and
         14.7 % against 16.4 % (three seeds; with 100 labels lower on each),
         in 695 s a fit on those two cores, beyond the ten minutes of a
-        default fit. Pass ``"conv"`` for
-        the lowest error. On the 8x8 digits the convolutions are no better
-        than the MLP, and their translation cost 3.7 points there.
+        default fit. Pass ``"conv"`` for the lowest error. On the 8x8 digits
+        the convolutions are no better than the MLP, and their translation
+        cost 3.7 points there.
         ``"mlp"``: fully connected layers of ``hidden_sizes`` (the paper's
         MNIST network). ``"conv"``: a small convolutional network for 28x28
         grey images. ``"conv-mlp"``: ``"conv"``'s encoder at half its
         channels with ``"mlp"``'s decoder, for such images on a CPU.
         ``"wrn-28-2"``: the paper's WideResNet-28-2 encoder for 32x32x3 images
-        with a transposed-convolution decoder. The image
-        backbones take any ``(C, H, W)`` with H and W divisible by 4 and need
-        the images' shape, from ``input_shape`` or from X of shape
-        ``(n_samples, C, H, W)``. A callable builds your own networks: it is
+        with a transposed-convolution decoder. The image backbones take any
+        ``(C, H, W)`` with H and W divisible by 4 and need the images'
+        shape, from ``input_shape`` or from X of shape ``(n_samples, C, H,
+        W)``. A callable builds your own networks: it is
         called as ``backbone(input_shape=..., latent_dim=..., n_classes=...)``
         while the weights' seed is set and returns ``(encoder, decoder)``, two
         ``torch.nn.Module``: the encoder maps ``(B, *input_shape)`` to
@@ -563,8 +563,8 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         set); it needs images (4-D ``X`` or ``input_shape``). ``"auto"``
         means ``"translate-encoder"`` for images read by a convolutional
         backbone (``"conv"``, ``"conv-mlp"``, ``"wrn-28-2"``) and None
-        otherwise: for the ``"mlp"`` backbone, a callable one, and rows of features (the fitted
-        attribute ``augmentation_`` says which; before 2026-12-06 ``"auto"``
+        otherwise: for the ``"mlp"`` backbone, a callable one, and rows of
+        features (the fitted attribute ``augmentation_`` says which; before 2026-12-06 ``"auto"``
         meant ``"translate"`` for any images, and None was the default).
         ``"translate-encoder"`` shifts the images the same way for the
         encoder only (the class distributions, the OT term's mixes, ``z``),
@@ -715,8 +715,8 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         bfloat16, and the fit is slower than in float32. ``"auto"`` means
         ``"bf16"`` for the convolutional backbones (``"conv"``,
         ``"conv-mlp"``, ``"wrn-28-2"``) on a device that computes in
-        bfloat16 natively (a CUDA GPU with bfloat16 units, a CPU with AVX-512 BF16 or AMX) and
-        None otherwise, so the same fit can differ between machines by
+        bfloat16 natively (a CUDA GPU with bfloat16 units, a CPU with
+        AVX-512 BF16 or AMX) and None otherwise, so the same fit can differ between machines by
         bfloat16's rounding; the MLP stays in float32 everywhere. The fitted
         attribute ``mixed_precision_`` says which; pass None for float32
         everywhere.

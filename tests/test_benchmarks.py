@@ -17,6 +17,7 @@ from sklearn.preprocessing import StandardScaler
 from skshot import ShotVAEClassifier
 from skshot._device import has_fast_bf16
 from skshot._net import ShotVAENet
+from skshot.backbones import build_backbone
 
 BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
 
@@ -382,8 +383,10 @@ def test_levers_script_records_every_draw_and_summarises(tmp_path):
 def test_levers_builds_the_benchmark_backbones_by_name(tmp_path):
     levers = load_script("levers")
     protocols = importlib.import_module("_protocols")
-    encoder, decoder = protocols.BENCHMARK_BACKBONES["conv16-mlp"](
-        input_shape=(1, 8, 8), latent_dim=3, n_classes=10)
+    # "conv16-mlp" is the built-in "conv-mlp" by now
+    assert protocols.BENCHMARK_BACKBONES["conv16-mlp"] == "conv-mlp"
+    encoder, decoder = build_backbone(protocols.BENCHMARK_BACKBONES["conv16-mlp"],
+                                      input_shape=(1, 8, 8), latent_dim=3, n_classes=10)
     convs = [m for m in encoder.modules() if isinstance(m, torch.nn.Conv2d)]
     assert [c.out_channels for c in convs] == [16, 32]
     assert encoder(torch.zeros(5, 1, 8, 8)).shape == (5, 256)
