@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from . import losses
+from .topk import row_topk
 from .voting import principal_axes, project
 
 __all__ = ["diffuse_labels", "graph_features", "joint_features", "knn_affinity",
@@ -118,7 +119,7 @@ def knn_affinity(features, n_neighbors, power=3, chunk_size=4096):
         sim = torch.mm(chunk, unit.T, out=buffer[:chunk.shape[0]])
         rows = torch.arange(sim.shape[0], device=sim.device)
         sim[rows, rows + start] = -math.inf  # no sample is its own neighbour
-        top, index = sim.topk(n_neighbors, dim=1)
+        top, index = row_topk(sim, n_neighbors)
         columns.append(index)
         values.append(top.clamp(min=0) ** power)
     rows = torch.arange(n, device=features.device).repeat_interleave(n_neighbors)

@@ -30,6 +30,8 @@ import math
 
 import torch
 
+from .topk import row_topk
+
 __all__ = ["blend", "log_blend", "nearest_samples", "neighbour_vote", "principal_axes",
            "project"]
 
@@ -53,7 +55,7 @@ def nearest_samples(queries, references, n_neighbors, chunk_size=None):
     Returns
     -------
     torch.LongTensor of shape (m, k)
-        Nearest first; ties are broken by :func:`torch.topk`.
+        Nearest first (:func:`skshot.topk.row_topk`).
     """
     n = references.shape[0]
     if not 1 <= n_neighbors <= n:
@@ -69,10 +71,11 @@ def nearest_samples(queries, references, n_neighbors, chunk_size=None):
                          dtype=references.dtype, device=references.device)
     for start in range(0, queries.shape[0], chunk_size):
         chunk = queries[start:start + chunk_size].float()
-        # |q - r|^2 = |q|^2 - 2 q.r + |r|^2; |q|^2 is the same for every r of a row
+        # |q - r|^2 = |q|^2 - 2 q.r + |r|^2; |q|^2 is the same for every r of a row,
+        # so the nearest r have the largest 2 q.r - |r|^2
         partial = torch.mm(chunk, references.T, out=buffer[:chunk.shape[0]])
-        partial.mul_(-2.0).add_(squared_norms)
-        indices.append(partial.topk(n_neighbors, dim=1, largest=False).indices)
+        partial.mul_(2.0).sub_(squared_norms)
+        indices.append(row_topk(partial, n_neighbors)[1])
     if not indices:
         return torch.empty((0, n_neighbors), dtype=torch.long, device=references.device)
     return torch.cat(indices)

@@ -14,10 +14,13 @@ def _dense(sparse):
     return sparse.to_dense().numpy()
 
 
-@pytest.mark.parametrize("k, power, chunk", [(1, 3, 4096), (3, 3, 4), (5, 1, 7), (11, 2, 3)])
-def test_knn_affinity_matches_a_dense_computation(k, power, chunk):
+@pytest.mark.parametrize("n, k, power, chunk", [(12, 1, 3, 4096), (12, 3, 3, 4), (12, 5, 1, 7),
+                                                (12, 11, 2, 3),
+                                                # rows longer than 4 * k * 64: groups of columns
+                                                (600, 2, 3, 256)])
+def test_knn_affinity_matches_a_dense_computation(n, k, power, chunk):
     rng = np.random.default_rng(k)
-    features = rng.normal(size=(12, 4))
+    features = rng.normal(size=(n, 4))
     W = propagation.knn_affinity(torch.as_tensor(features), k, power=power, chunk_size=chunk)
     np.testing.assert_allclose(_dense(W), np_affinity(features, k, power), rtol=1e-5,
                                atol=1e-7)

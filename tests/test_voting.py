@@ -28,6 +28,16 @@ def test_nearest_samples_are_scikit_learns_nearest_neighbours(points, chunk_size
     np.testing.assert_array_equal(ours, theirs)
 
 
+def test_nearest_samples_among_many_references():
+    # more than 4 * k * 64 references: the search goes through groups of columns
+    rng = np.random.RandomState(1)
+    references, queries = rng.normal(size=(700, 3)), rng.normal(size=(30, 3))
+    ours = voting.nearest_samples(torch.from_numpy(queries), torch.from_numpy(references), 2)
+    theirs = NearestNeighbors(n_neighbors=2).fit(references).kneighbors(
+        queries, return_distance=False)
+    np.testing.assert_array_equal(ours.numpy(), theirs)
+
+
 def test_a_training_sample_is_its_own_nearest_sample(points):
     references, _ = points
     ours = voting.nearest_samples(torch.from_numpy(references), torch.from_numpy(references), 3)
