@@ -183,7 +183,8 @@ FILE_LEGENDS = {
         "13.5 %, 711 s against 451 s). `conv16mlp-translate-encoder-3000steps` is",
         "`conv16mlp-translate-encoder-fidelity-per-class` trained 31 epochs instead of",
         "41 on 50 000 images (about 3 000 steps, three quarters of the default length),",
-        "measured on 2026-12-07 on the AVX2 CPU without the fidelity.",
+        "measured on 2026-12-07 on the AVX2 CPU without the fidelity; its fmnist-1000",
+        "draws were fitted again with it (`-3000steps-fidelity-per-class`).",
     ],
     "levers-label-smoothing": [
         "Measured on 2026-12-07 on a CPU without bfloat16 instructions (the Fashion-MNIST",
