@@ -15,11 +15,10 @@ The result is exact. Let ``v`` be the ``k``-th largest value of a row. A
 group whose maximum exceeds ``v`` holds one of the entries above ``v``, and
 there are fewer than ``k`` of those, so every such group is chosen; the
 chosen groups then hold all entries above ``v`` and, with the groups whose
-maximum is ``v``, enough entries equal to ``v``. Among equal entries, which
-ones are returned may differ from :func:`torch.topk`'s choice.
+maximum is ``v``, enough entries equal to ``v``. The last columns, fewer than
+a group, are candidates as they are. Among equal entries, which ones are
+returned may differ from :func:`torch.topk`'s choice.
 """
-
-import math
 
 import torch
 
@@ -37,8 +36,9 @@ def row_topk(scores, k, group=64):
     k : int
         Between 1 and ``m``.
     group : int, default=64
-        Columns per group. Rows of at most ``4 * k * group`` columns go to
-        :func:`torch.topk` directly.
+        Columns per group. Rows of at most ``max(64, 4 * k) * group`` columns
+        go to :func:`torch.topk` directly: over shorter rows the groups saved
+        nothing.
 
     Returns
     -------
@@ -49,21 +49,15 @@ def row_topk(scores, k, group=64):
     m = scores.shape[1]
     if not 1 <= k <= m:
         raise ValueError(f"k must lie in [1, {m}] for rows of {m} entries, got {k}")
-    if m <= 4 * k * group:
+    if m <= max(64, 4 * k) * group:
         return scores.topk(k, dim=1)
-    n_full = m // group
-    maxima = scores[:, :n_full * group].unflatten(1, (n_full, group)).amax(dim=2)
-    if m > n_full * group:  # a last, shorter group
-        maxima = torch.cat([maxima, scores[:, n_full * group:].amax(dim=1, keepdim=True)],
-                           dim=1)
+    body = m // group * group
+    maxima = scores[:, :body].unflatten(1, (body // group, group)).amax(dim=2)
     chosen = maxima.topk(k, dim=1).indices  # (r, k)
     columns = (chosen[:, :, None] * group
                + torch.arange(group, device=scores.device)).flatten(1)  # (r, k * group)
-    outside = columns >= m  # past the end of a shorter last group
-    candidates = scores.gather(1, columns.clamp(max=m - 1)).masked_fill_(outside, -math.inf)
-    values, position = candidates.topk(k, dim=1)
-    indices = columns.gather(1, position)
-    short = values[:, -1] == -math.inf  # rows with fewer than k entries above -inf
-    if short.any():  # where the padding's -inf ties with the row's own: torch.topk decides
-        values[short], indices[short] = scores[short].topk(k, dim=1)
-    return values, indices
+    if body < m:  # the last columns, fewer than a group
+        tail = torch.arange(body, m, device=scores.device).expand(len(scores), -1)
+        columns = torch.cat([columns, tail], dim=1)
+    values, position = scores.gather(1, columns).topk(k, dim=1)
+    return values, columns.gather(1, position)

@@ -16,8 +16,8 @@ def _dense(sparse):
 
 @pytest.mark.parametrize("n, k, power, chunk", [(12, 1, 3, 4096), (12, 3, 3, 4), (12, 5, 1, 7),
                                                 (12, 11, 2, 3),
-                                                # rows longer than 4 * k * 64: groups of columns
-                                                (600, 2, 3, 256)])
+                                                # rows longer than 64 * 64: groups of columns
+                                                (4200, 2, 3, 1024)])
 def test_knn_affinity_matches_a_dense_computation(n, k, power, chunk):
     rng = np.random.default_rng(k)
     features = rng.normal(size=(n, 4))

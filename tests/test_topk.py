@@ -24,13 +24,14 @@ def test_row_topk_finds_torch_topks_entries(m, k):
     _same_entries(scores, values, indices, k)
 
 
-def test_row_topk_when_the_largest_entries_share_a_group():
-    scores = torch.zeros(3, 400)
-    scores[:, 40:45] = torch.tensor([5.0, 4.0, 3.0, 2.0, 1.0])  # one group of 8 holds all
+def test_row_topk_when_the_largest_entries_share_a_group_or_lie_past_the_last():
+    scores = torch.zeros(3, 403)  # 100 groups of 4 and three columns after them
+    scores[:, 40:44] = torch.tensor([5.0, 4.0, 3.0, 2.0])  # one group holds all
     scores[1, 399] = 6.0  # the last group
-    values, indices = row_topk(scores, 4, group=8)
+    scores[2, 402] = 7.0  # past the last group
+    values, indices = row_topk(scores, 4, group=4)
     _same_entries(scores, values, indices, 4)
-    assert indices[1].tolist() == [399, 40, 41, 42]
+    assert indices.tolist() == [[40, 41, 42, 43], [399, 40, 41, 42], [402, 40, 41, 42]]
 
 
 def test_row_topk_with_minus_infinity_and_ties():
@@ -41,6 +42,12 @@ def test_row_topk_with_minus_infinity_and_ties():
     values, indices = row_topk(scores, 5, group=8)
     _same_entries(scores, values, indices, 5)
     assert indices.max() < 997
+
+
+def test_row_topk_of_short_rows_is_torch_topk():
+    scores = torch.randn(4, 64 * 8, generator=torch.Generator().manual_seed(1))
+    for got, expected in zip(row_topk(scores, 3, group=8), scores.topk(3, dim=1)):
+        torch.testing.assert_close(got, expected, rtol=0, atol=0)
 
 
 def test_row_topk_refuses_k_outside_the_row():

@@ -29,9 +29,9 @@ def test_nearest_samples_are_scikit_learns_nearest_neighbours(points, chunk_size
 
 
 def test_nearest_samples_among_many_references():
-    # more than 4 * k * 64 references: the search goes through groups of columns
+    # more than 64 * 64 references: the search goes through groups of columns
     rng = np.random.RandomState(1)
-    references, queries = rng.normal(size=(700, 3)), rng.normal(size=(30, 3))
+    references, queries = rng.normal(size=(4200, 3)), rng.normal(size=(30, 3))
     ours = voting.nearest_samples(torch.from_numpy(queries), torch.from_numpy(references), 2)
     theirs = NearestNeighbors(n_neighbors=2).fit(references).kneighbors(
         queries, return_distance=False)
