@@ -3,6 +3,7 @@
 import gzip
 import importlib.util
 import json
+import math
 import struct
 from pathlib import Path
 
@@ -234,6 +235,23 @@ def test_accuracy_script_measures_the_conv_mlp_option_as_the_mlp_rows():
     labels = accuracy.make_model("labeled-only+conv-mlp", "fmnist", {}, "auto", 0, 100)
     assert labels.get_params() == {**conv_mlp.get_params(), "objective": "supervised",
                                    "vote_neighbors": 0}
+
+
+def test_accuracy_script_trains_the_shorter_conv_mlp_candidate_three_quarters_as_long():
+    accuracy = load_script("accuracy")
+    assert not {"shot+conv-mlp-beta10-0.75x", "shot-3x+conv-mlp-beta10-0.75x"} & \
+        set(accuracy.METHODS)
+    conv_mlp = accuracy.make_model("shot+conv-mlp", "fmnist", {}, "auto", 0, 60000)
+    auto = conv_mlp._resolve_max_epochs(60000)
+    shorter = accuracy.make_model("shot+conv-mlp-beta10-0.75x", "fmnist", {}, "auto", 0, 60000)
+    assert shorter.get_params() == {**conv_mlp.get_params(), "beta": 10.0,
+                                    "max_epochs": math.ceil(0.75 * auto)}
+    assert shorter.max_epochs < auto
+    # three times the shorter length, not three quarters of three times the default's
+    longer = accuracy.make_model("shot-3x+conv-mlp-beta10-0.75x", "fmnist", {}, "auto", 0, 60000)
+    assert longer.max_epochs == 3 * shorter.max_epochs
+    assert accuracy.make_model("shot+conv-mlp-beta10-0.75x", "fmnist", {}, 10, 0, 60000) \
+        .max_epochs == 8
 
 
 @pytest.mark.parametrize("row_bf16", [True, False, None])
