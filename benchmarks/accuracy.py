@@ -129,7 +129,8 @@ VAE_METHODS = {"m2": "m2", "smooth-elbo": "smooth-elbo", "shot": "shot",
                "shot+conv-mlp": "shot", "shot-3x+conv-mlp": "shot",
                "labeled-only+conv-mlp": "supervised", "shot+conv-mlp-beta10-0.75x": "shot",
                "shot-3x+conv-mlp-beta10-0.75x": "shot"}
-#: How many times the default training length each VAE method trains.
+#: How many times its base length (the default, or ``BASE_LENGTH``'s share of it) each VAE
+#: method trains.
 LENGTH_FACTOR = {"shot-3x": 3, "shot-3x+early-stopping": 3, "shot-3x+weight-decay": 3,
                  "shot-3x+mlp": 3, "shot-3x+conv-mlp": 3, "shot-3x+conv-mlp-beta10-0.75x": 3}
 #: The share of the default length (``max_epochs="auto"``, rounded up to whole epochs) that
@@ -292,10 +293,9 @@ def make_model(method, dataset, params, epochs, seed, n_train):
         model = ShotVAEClassifier(objective=VAE_METHODS[method], random_state=seed,
                                   **{**METHOD_PARAMS.get(method, {}), **shape, **params})
         factor, base = LENGTH_FACTOR.get(method, 1), BASE_LENGTH.get(method, 1)
-        if (factor != 1 or base != 1) and epochs == "auto":
-            auto = model.set_params(max_epochs="auto")._resolve_max_epochs(n_train)
-            epochs = factor * math.ceil(base * auto)
-        elif factor != 1 or base != 1:
+        if factor != 1 or base != 1:
+            if epochs == "auto":
+                epochs = model.set_params(max_epochs="auto")._resolve_max_epochs(n_train)
             epochs = factor * math.ceil(base * epochs)
         model.set_params(max_epochs=epochs)
     elif method == "LabelSpreading":
