@@ -133,8 +133,9 @@ VAE_METHODS = {"m2": "m2", "smooth-elbo": "smooth-elbo", "shot": "shot",
 #: method trains.
 LENGTH_FACTOR = {"shot-3x": 3, "shot-3x+early-stopping": 3, "shot-3x+weight-decay": 3,
                  "shot-3x+mlp": 3, "shot-3x+conv-mlp": 3, "shot-3x+conv-mlp-beta10-0.75x": 3}
-#: The share of the default length (``max_epochs="auto"``, rounded up to whole epochs) that
-#: a VAE method takes as its own length before ``LENGTH_FACTOR``.
+#: The share of the length of about 4 000 steps (``max_epochs="auto"`` of the ``"mlp"``
+#: backbone, rounded up to whole epochs) that a VAE method takes as its own length before
+#: ``LENGTH_FACTOR``.
 BASE_LENGTH = {"shot+conv-mlp-beta10-0.75x": 0.75, "shot-3x+conv-mlp-beta10-0.75x": 0.75}
 #: Parameters that a VAE method sets on top of the defaults and of its candidates.
 METHOD_PARAMS = {"shot+propagation": {"propagation_weight": 1.0},
@@ -244,7 +245,9 @@ def resolved_defaults(current, n_train, input_shape=None, fast_bf16=True):
     ``backbone``, ``augmentation`` and ``mixed_precision`` on whether the
     samples are images (``input_shape``) and on whether the CPU has bfloat16
     instructions (``fast_bf16``: as on the CPU that measured the row, not on
-    the one writing the table). A row measured before such a default existed
+    the one writing the table); ``beta`` and ``max_epochs`` on the backbone
+    and the training size (a row that recorded a number for ``beta`` ran
+    ``max_epochs="auto"`` at about 4 000 steps with every backbone). A row measured before such a default existed
     ran the value that it resolves to on its data if its recorded value is
     that one.
     """
@@ -256,6 +259,14 @@ def resolved_defaults(current, n_train, input_shape=None, fast_bf16=True):
     model = ShotVAEClassifier(**{k: current[k] for k in names if k in current})
     settings = model._resolve_image_settings(input_shape or (1,), "cpu", fast_bf16=fast_bf16)
     resolved.update((k, v) for k, v in zip(names, settings) if k in current)
+    backbone = settings[0]
+    if current.get("beta") == "auto":
+        resolved["beta"] = ShotVAEClassifier(beta="auto")._resolve_beta(backbone)
+    if current.get("max_epochs") == "auto" and "batch_size_unlabeled" in current:
+        # Until beta became "auto", "auto" took about AUTO_STEPS steps with every backbone.
+        length_backbone = backbone if current.get("beta") == "auto" else "mlp"
+        model = ShotVAEClassifier(batch_size_unlabeled=current["batch_size_unlabeled"])
+        resolved["max_epochs"] = model._resolve_max_epochs(n_train, length_backbone)
     return resolved
 
 
@@ -277,6 +288,8 @@ def earlier_defaults(method, row, current, n_train=None, input_shape=None):
     objective = VAE_METHODS.get(method)
     unread = (UNSUPERVISED_PARAMS if objective == "supervised"
               else OT_PARAMS if objective in ("m2", "smooth-elbo") else set())
+    if method in LENGTH_FACTOR or method in BASE_LENGTH:
+        unread = unread | {"max_epochs"}  # the method sets its own length
     # A parameter added after the row was measured ran as ADDED_PARAMETERS says.
     recorded = {**ADDED_PARAMETERS, **row["defaults"]} if "defaults" in row else {}
     if n_train is not None:
@@ -295,7 +308,10 @@ def make_model(method, dataset, params, epochs, seed, n_train):
         factor, base = LENGTH_FACTOR.get(method, 1), BASE_LENGTH.get(method, 1)
         if factor != 1 or base != 1:
             if epochs == "auto":
-                epochs = model.set_params(max_epochs="auto")._resolve_max_epochs(n_train)
+                backbone = "mlp" if base != 1 else model._resolve_image_settings(
+                    IMAGE_SHAPES.get(dataset, (1,)), "cpu")[0]
+                epochs = model.set_params(max_epochs="auto")._resolve_max_epochs(n_train,
+                                                                                  backbone)
             epochs = factor * math.ceil(base * epochs)
         model.set_params(max_epochs=epochs)
     elif method == "LabelSpreading":

@@ -82,7 +82,8 @@ def main(argv=None):
              (f"Written by `python benchmarks/partners.py` ({args.protocol}, label draws "
               f"{args.draws}, {n_threads} PyTorch threads). All figures in %, mean ± standard "
               "deviation over the draws, on validation splits of the training data. "
-              f"`defaults`: the estimator's defaults (`beta={ShotVAEClassifier().beta:g}`); "
+              f"`defaults`: the estimator's defaults (`beta={ShotVAEClassifier()._resolve_beta('mlp'):g}` "
+             "with the MLP); "
               "`beta=0.01`: the same with the "
               "paper's beta, under which z carries the class."), "",
              "| setting | parameters | " + " | ".join(title for _, title in columns) + " |",

@@ -11,7 +11,8 @@ class.
 The model is fitted on 20,000 Fashion-MNIST training images of which 50 per
 class are labeled, given as 28x28 images (``input_shape``), so the defaults read
 them with the convolutional backbone where the device trains it fast (a GPU, or a
-CPU with bfloat16 instructions) and with the MLP elsewhere. Fashion-MNIST is read
+CPU with bfloat16 instructions) and with its cheaper variant, a convolutional
+encoder and a fully connected decoder, elsewhere. Fashion-MNIST is read
 from local files by :func:`skshot.datasets.load_fashion_mnist` (on Debian and
 Ubuntu: ``apt-get install dataset-fashion-mnist``).
 """
@@ -44,23 +45,26 @@ y_partial = mask_labels(y, 50, random_state=0)
 # ---
 # The defaults, told that the rows are 28x28 images: ``backbone="auto"`` then
 # picks the convolutional encoder and decoder on a GPU or on a CPU with
-# bfloat16 instructions (the MLP on other CPUs, where the convolutions would
-# train five times as slowly), ``augmentation="auto"`` translates the images
+# bfloat16 instructions (``"conv-mlp"``, a convolutional encoder at half the
+# channels with a fully connected decoder, on other CPUs, where the full
+# convolutional network would train five times as slowly as an MLP),
+# ``augmentation="auto"`` translates the images
 # the encoder reads, and ``mixed_precision="auto"`` computes in bfloat16 where
 # the CPU or GPU has bfloat16 units. The fitted
 # attributes ``backbone_``, ``augmentation_`` and ``mixed_precision_`` say
-# what was chosen. ``beta`` weights the KL terms of the ELBO; the default 6 puts
+# what was chosen. ``beta`` weights the KL terms of the ELBO; the default
+# ``"auto"`` (6, and 10 for ``"conv-mlp"``; ``beta_`` says which) puts
 # a price on the information ``z`` carries, so the model leaves the class to
 # ``y``, which it gets for free on labeled images. With a small ``beta`` (the
 # paper's 0.01) the code ``z`` also encodes the class and the decoder learns
 # to ignore ``y``, which makes the grid below show one class per row.
 # ``max_epochs="auto"`` trains about 4 000 steps (100 epochs of these 20 000
-# images).
+# images; about 3 000, 75 epochs, with ``"conv-mlp"``).
 clf = ShotVAEClassifier(input_shape=(1, 28, 28), random_state=0,
                         **({"max_epochs": 2} if SMOKE else {}))
 clf.fit(X, y_partial)
 print(f"backbone: {clf.backbone_}, augmentation: {clf.augmentation_}, "
-      f"mixed precision: {clf.mixed_precision_}")
+      f"mixed precision: {clf.mixed_precision_}, beta: {clf.beta_}")
 print(f"test accuracy: {clf.score(X_test, y_test):.3f}")
 
 # %%

@@ -69,8 +69,17 @@ AUTO_INTRUSION_STEPS = 4
 AUTO_INTRUSION_NEIGHBORS = 3
 #: ``backbone="auto"`` reads images whose height and width are at least this
 #: (and divisible by 4) with the ``"conv"`` backbone where the device trains it
-#: fast (a GPU, a CPU with bfloat16 instructions), other samples with the ``"mlp"``.
+#: fast (a GPU, a CPU with bfloat16 instructions), with ``"conv-mlp"`` on other
+#: CPUs, and other samples with the ``"mlp"``.
 AUTO_CONV_MIN_SIDE = 16
+#: ``max_epochs="auto"`` with the ``"conv-mlp"`` backbone: as many epochs as give
+#: this many steps (instead of :data:`AUTO_STEPS`), so that a fit on 60 000 28x28
+#: images stays within ten minutes on two cores of a CPU without bfloat16.
+AUTO_STEPS_CONV_MLP = 3000
+#: ``beta="auto"``: this with the ``"conv-mlp"`` backbone, ...
+AUTO_BETA_CONV_MLP = 10.0
+#: ... and this with every other backbone.
+AUTO_BETA = 6.0
 #: The built-in backbones that read images with convolutions.
 IMAGE_BACKBONES = frozenset({"conv", "conv-mlp", "wrn-28-2"})
 #: Share of the labels that ``early_stopping=True`` holds out when ``validation_fraction`` is None.
@@ -162,7 +171,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
     minimisation on unlabeled samples, beyond the paper),
     ``propagation_weight=0.3`` (pseudo-labels from label propagation over the
     network's features, beyond the paper), ``ot_weight=3``, ``gamma=1``,
-    ``beta=6``, ``elbo_weight=0.01``, ``max_epochs="auto"``,
+    ``beta="auto"`` (6; 10 for ``"conv-mlp"``), ``elbo_weight=0.01``, ``max_epochs="auto"``,
     ``optimizer="adam"``, ``lr=1e-3``, ``optimal_match=False``,
     ``ot_drop_intrusions=True``, ``ot_intrusion_neighbors="auto"``, and
     ``vote_neighbors=10`` with ``vote_weight=0.5`` (predictions that blend
@@ -196,34 +205,32 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         ``"auto"`` reads images (4-D ``X`` or ``input_shape``) whose height
         and width are at least 16 pixels and divisible by 4 with ``"conv"``
         where the device trains it fast: a GPU, or a CPU with bfloat16
-        instructions (AVX-512 BF16 or AMX). Everything else, smaller images,
-        rows of features, and images on a CPU without bfloat16 instructions,
-        goes to ``"mlp"`` (the fitted attribute ``backbone_`` says which, and
-        a loaded model keeps it on any machine). On Fashion-MNIST's test
-        split (60 000 images, three seeds) ``"conv"``, with ``augmentation``
-        and ``mixed_precision`` ``"auto"``, gave 14.2 % error against 16.4 %
-        for ``"mlp"`` with 100 labels per class and 24.4 % against 25.0 %
-        with 10, in 471 s a fit on two cores of a CPU with bfloat16
-        instructions; on two cores of a CPU without them (an AVX2 AMD EPYC)
-        it trained in float32 five times as slowly as the MLP (45.7 s an
-        epoch against 9.0 s, about 28 minutes a fit on those images against
-        428 s), so there ``"auto"`` keeps a default fit within ten minutes
-        with the MLP. ``"conv-mlp"`` is the middle way there: on validation
-        (50 000 images, three label draws) it gave 24.3 % against 25.6 % for
-        the MLP with 10 labels per class and 14.6 % against 15.5 % with 100,
-        lower on each draw, and on the test split 24.4 % against 25.0 % and
-        14.7 % against 16.4 % (three seeds; with 100 labels lower on each),
-        in 695 s a fit on those two cores, beyond the ten minutes of a
-        default fit. With ``beta=10, max_epochs=26`` (three quarters of the
-        default length on 60 000 images) it fitted them in 386 to 434 s
-        there and gave 24.3 % and 15.2 % test error (three seeds), and its
+        instructions (AVX-512 BF16 or AMX); on a CPU without them with
+        ``"conv-mlp"``. Everything else, smaller images and rows of
+        features, goes to ``"mlp"`` (the fitted attribute ``backbone_`` says
+        which, and a loaded model keeps it on any machine). On Fashion-MNIST's
+        test split (60 000 images, three seeds) ``"conv"``, with
+        ``augmentation`` and ``mixed_precision`` ``"auto"``, gave 14.2 % error
+        against 16.4 % for ``"mlp"`` with 100 labels per class and 24.4 %
+        against 25.0 % with 10, in 471 s a fit on two cores of a CPU with
+        bfloat16 instructions; on two cores of a CPU without them (an AVX2
+        AMD EPYC) it trained in float32 five times as slowly as the MLP
+        (45.7 s an epoch against 9.0 s, about 28 minutes a fit on those
+        images). ``"conv-mlp"`` leaves out the transposed convolutions that
+        cost most of that time; ``max_epochs="auto"`` trains it three
+        quarters as long as the other backbones (26 epochs on 60 000
+        images: 547 s a fit on those two cores) and ``beta="auto"`` weighs
+        its prior KL terms 10. So trained, on validation (50 000 images,
+        three label draws) it gave 25.3 % against 25.6 % for the MLP with
+        10 labels per class and 15.0 % against 15.5 % with 100, and its
         samples were recognised as their class 96 % of the time from the
-        prior and 99 % restyled with 100 labels per class (validation),
-        against 88 % and 87 % with ``beta=6``: the recipe for such images on
-        such a CPU (:ref:`conv-speed`). Pass ``"conv"`` for the lowest
-        error. On the 8x8 digits
-        the convolutions are no better than the MLP, and their translation
-        cost 3.7 points there.
+        prior and 99 % restyled with 100 labels per class (the MLP's 91 %
+        and 95 %); on the test split (three seeds) 24.3 % and 15.2 %
+        against 25.0 % and 16.4 % for the MLP, in 386 to 434 s a fit on
+        those two cores, and three times as long 24.4 % and 14.2 % (no
+        drift; :ref:`conv-speed`). On the 8x8 digits the
+        convolutions are no better than the MLP, and their translation cost
+        3.7 points there.
         ``"mlp"``: fully connected layers of ``hidden_sizes`` (the paper's
         MNIST network). ``"conv"``: a small convolutional network for 28x28
         grey images. ``"conv-mlp"``: ``"conv"``'s encoder at half its
@@ -276,12 +283,22 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         Fashion-MNIST with 10 labels per class 26.7 % against 26.6 %
         validation error, 3 label draws, both at about 2 000 steps (see
         :ref:`recipe`).
-    beta : float, default=6.0
+    beta : float or "auto", default="auto"
         beta-VAE weight of the prior KL terms ``KL(q(z|x) || N(0, I))`` and
         ``KL(q(y|x) || Uniform)``. The paper uses 0.01 (its App. F.2), with
         which ``z`` carries the class and the decoder ignores ``y``:
-        :meth:`sample` then does not generate the class asked for. 6 is the
-        default on validation evidence (:ref:`recipe`): on Fashion-MNIST with
+        :meth:`sample` then does not generate the class asked for. ``"auto"``
+        is 10 for the ``"conv-mlp"`` backbone and 6 for every other one (the
+        fitted attribute ``beta_`` says which). With ``"conv-mlp"`` at the
+        length ``max_epochs="auto"`` gives it, 6 left more of the class in
+        ``z``: with 100 labels per class on Fashion-MNIST (validation, three
+        label draws) its samples were recognised as their class 88 % of the
+        time from the prior and 87 % restyled, against 96 % and 99 % with 10
+        (at least 92 % for each class), at 15.0 % validation error either
+        way; with 10 labels per class 10 gave 25.3 % against 24.7 % and
+        samples recognised 96 % and 98 % of the time; 8 gave 89.5 % and
+        94.8 % on the first draw with 100 labels per class. 6 is the value
+        for the other backbones on validation evidence (:ref:`recipe`): on Fashion-MNIST with
         10 labels per class an independent classifier recognises 91 % of the
         samples of the defaults as their class (95 % of the restyled
         inputs; five label draws) against 82 % (90 %) with 4 (first draw),
@@ -612,8 +629,14 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         = ceil(n_samples / batch_size_unlabeled)``, and at most 100 epochs:
         100 epochs (300 steps) on the 1 797 digits, 34 epochs on 60 000
         images (225 s with two CPU threads, ``benchmarks/fit_time.py``). The
-        number used is
-        ``max_epochs_``. On Fashion-MNIST with 10 labels per class, 4 000
+        ``"conv-mlp"`` backbone, whose steps cost about twice the MLP's on a
+        CPU, trains for about 3 000 steps (26 epochs on 60 000 images, 547 s
+        on two cores of a CPU without bfloat16 instructions against 695 s for
+        34; on validation with ``beta=6`` 24.7 % and 15.0 % against 24.3 % and
+        14.6 % for 41 epochs on 50 000 images with 10 and 100 labels per
+        class, three label draws; with ``beta=10`` on the test split, three
+        seeds, 24.3 % and 15.2 %, and three times as long 24.4 % and
+        14.2 %). The number used is ``max_epochs_``. On Fashion-MNIST with 10 labels per class, 4 000
         steps (41 epochs on 50 000 images) gave 25.9 % against 26.6 %
         validation error for 2 000 steps, lower on each of 3 label draws;
         under the current defaults (label propagation and the vote) 20
@@ -780,6 +803,9 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
     augmentation_ : str or None
         The augmentation the fit trained with, ``augmentation`` with
         ``"auto"`` resolved.
+    beta_ : float
+        The weight of the prior KL terms that the fit used, ``beta`` with
+        ``"auto"`` resolved for ``backbone_``.
     mixed_precision_ : str or None
         ``"bf16"`` if the fit's forward passes ran under bfloat16 autocast,
         None for float32: ``mixed_precision`` with ``"auto"`` resolved on
@@ -904,7 +930,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         "objective": [StrOptions(set(OBJECTIVES))],
         "epsilon": [Interval(Real, 0, 1, closed="left")],
         "gamma": [Interval(Real, 0, None, closed="left")],
-        "beta": [Interval(Real, 0, None, closed="left")],
+        "beta": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "elbo_weight": [Interval(Real, 0, None, closed="left")],
         "temperature": [Interval(Real, 0, None, closed="neither")],
         "alpha": [Interval(Real, 0, None, closed="left")],
@@ -959,7 +985,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         objective="shot",
         epsilon=1e-3,
         gamma=1.0,
-        beta=6.0,
+        beta="auto",
         elbo_weight=0.01,
         temperature=0.67,
         alpha=1.0,
@@ -1113,7 +1139,9 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
 
         data = SemiSupervisedData(tensor(X[labeled_rows]), tensor(y_index), tensor(X[train_rows]),
                                   tensor(np.searchsorted(train_rows, labeled_rows)))
-        max_epochs = self._resolve_max_epochs(len(train_rows))
+        backbone = self.backbone_ if warm else \
+            self._resolve_image_settings(input_shape, device)[0]
+        max_epochs = self._resolve_max_epochs(len(train_rows), backbone)
         if warm:
             net = self.net_
             net.set_params(max_epochs=max_epochs, train_split=train_split)
@@ -1121,7 +1149,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
             net = self._build_net(input_shape, classes, likelihood, device, seed,
                                   train_split, max_epochs,
                                   self._resolve_propagation_features(len(train_rows)),
-                                  self._resolve_intrusion_neighbors(len(train_rows)))
+                                  self._resolve_intrusion_neighbors(len(train_rows)), backbone)
         devices = [torch.device(device)] if torch.device(device).type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)  # the weights' initialisation
@@ -1132,9 +1160,10 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         self.classes_, self.likelihood_, self.device_ = classes, likelihood, str(device)
         self.input_shape_ = input_shape
         if not warm:  # a continued fit keeps its network and the way it trains
-            backbone, self.augmentation_, _ = self._resolve_image_settings(input_shape, device)
+            _, self.augmentation_, _ = self._resolve_image_settings(input_shape, device, backbone)
             self.backbone_ = backbone if isinstance(backbone, str) else "callable"
             self.mixed_precision_ = net.mixed_precision
+            self.beta_ = net.criterion__beta
         self.max_epochs_ = max_epochs
         self.propagation_features_ = net.propagation_features
         self.ot_intrusion_neighbors_ = net.criterion_.ot_intrusion_neighbors
@@ -1234,7 +1263,9 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
             return self.backbone
         sides = tuple(input_shape[1:]) if len(input_shape) == 3 else ()
         large = sides and all(side >= AUTO_CONV_MIN_SIDE and side % 4 == 0 for side in sides)
-        return "conv" if large and _fast_convolutions(device, fast_bf16) else "mlp"
+        if not large:
+            return "mlp"
+        return "conv" if _fast_convolutions(device, fast_bf16) else "conv-mlp"
 
     def _resolve_image_settings(self, input_shape, device, backbone=None, fast_bf16=None):
         """``(backbone, augmentation, mixed_precision)`` with their ``"auto"`` resolved.
@@ -1274,11 +1305,21 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
                              f"images' height and width, {tuple(input_shape[1:])!r}.")
         return self.translate_shift
 
-    def _resolve_max_epochs(self, n_train):
-        """``max_epochs``, or for ``"auto"`` the epochs that give about :data:`AUTO_STEPS` steps."""
+    def _resolve_max_epochs(self, n_train, backbone):
+        """``max_epochs``, or for ``"auto"`` the epochs that give about :data:`AUTO_STEPS` steps.
+
+        With the resolved ``backbone`` ``"conv-mlp"``, :data:`AUTO_STEPS_CONV_MLP` steps.
+        """
         if self.max_epochs != "auto":
             return int(self.max_epochs)
-        return min(AUTO_MAX_EPOCHS, math.ceil(AUTO_STEPS / self._steps_per_epoch(n_train)))
+        steps = AUTO_STEPS_CONV_MLP if backbone == "conv-mlp" else AUTO_STEPS
+        return min(AUTO_MAX_EPOCHS, math.ceil(steps / self._steps_per_epoch(n_train)))
+
+    def _resolve_beta(self, backbone):
+        """``beta``, or for ``"auto"`` the weight for the resolved ``backbone``."""
+        if self.beta != "auto":
+            return float(self.beta)
+        return AUTO_BETA_CONV_MLP if backbone == "conv-mlp" else AUTO_BETA
 
     def _steps_per_epoch(self, n_train):
         """Training steps of an epoch over ``n_train`` samples: one per unlabeled batch."""
@@ -1334,7 +1375,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
             criterion__objective=self.objective,
             criterion__likelihood=likelihood,
             criterion__epsilon=self.epsilon,
-            criterion__beta=self.beta,
+            criterion__beta=self._resolve_beta(backbone),
             criterion__elbo_weight=self.elbo_weight,
             criterion__temperature=self.temperature,
             criterion__alpha=self.alpha,

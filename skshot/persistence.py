@@ -353,6 +353,8 @@ def load(path, *, device=None, **params):
     attributes.setdefault("backbone_", backbone if isinstance(backbone, str) else "callable")
     attributes.setdefault("augmentation_", augmentation)
     attributes.setdefault("mixed_precision_", estimator.mixed_precision)
+    # a file written before beta="auto": the weight its fit used
+    attributes.setdefault("beta_", estimator._resolve_beta(attributes["backbone_"]))
     for name, value in attributes.items():
         setattr(estimator, name, value)
     estimator.net_ = net

@@ -143,7 +143,7 @@ def test_accuracy_script_measures_early_stopping_only_on_request():
                            for method in ("shot+early-stopping", "shot-3x+early-stopping",
                                           "shot-3x"))
     assert once.early_stopping and thrice.early_stopping and not plain.early_stopping
-    assert thrice.max_epochs == plain.max_epochs == 3 * once._resolve_max_epochs(100)
+    assert thrice.max_epochs == plain.max_epochs == 3 * once._resolve_max_epochs(100, "mlp")
 
 
 def test_accuracy_script_measures_the_weight_decay_option_only_on_request():
@@ -153,7 +153,7 @@ def test_accuracy_script_measures_the_weight_decay_option_only_on_request():
                            for method in ("shot+weight-decay", "shot-3x+weight-decay", "shot"))
     assert once.weight_decay == thrice.weight_decay == 0.1
     assert plain.weight_decay == accuracy.ShotVAEClassifier().weight_decay != 0.1
-    assert thrice.max_epochs == 3 * once._resolve_max_epochs(100)
+    assert thrice.max_epochs == 3 * once._resolve_max_epochs(100, "mlp")
 
 
 def test_accuracy_script_measures_one_intrusion_neighbour_only_on_request():
@@ -217,10 +217,11 @@ def test_accuracy_script_gives_fashion_mnist_to_the_vae_methods_as_images(monkey
                         "mixed_precision": None, "beta": 1.0},
            "measured": {"date": "2026-12-07", "threads": 2, "cpu_bf16": fast_bf16}}
     assert accuracy.earlier_defaults("labeled-only+mlp", row, current, 1000, (1, 28, 28)) == {}
-    # where "auto" takes the conv backbone; on a CPU without bfloat16 it is the MLP's row
+    # "auto" takes the conv backbone there, or on a CPU without bfloat16 conv-mlp, both
+    # translated for the encoder, and only the former under bfloat16
     earlier = accuracy.earlier_defaults("labeled-only", row, current, 1000, (1, 28, 28))
     assert earlier == ({"backbone": "mlp", "augmentation": None, "mixed_precision": None}
-                       if fast_bf16 else {})
+                       if fast_bf16 else {"backbone": "mlp", "augmentation": None})
 
 
 def test_accuracy_script_measures_the_conv_mlp_option_as_the_mlp_rows():
@@ -242,16 +243,28 @@ def test_accuracy_script_trains_the_shorter_conv_mlp_candidate_three_quarters_as
     assert not {"shot+conv-mlp-beta10-0.75x", "shot-3x+conv-mlp-beta10-0.75x"} & \
         set(accuracy.METHODS)
     conv_mlp = accuracy.make_model("shot+conv-mlp", "fmnist", {}, "auto", 0, 60000)
-    auto = conv_mlp._resolve_max_epochs(60000)
+    auto = conv_mlp._resolve_max_epochs(60000, "mlp")
     shorter = accuracy.make_model("shot+conv-mlp-beta10-0.75x", "fmnist", {}, "auto", 0, 60000)
     assert shorter.get_params() == {**conv_mlp.get_params(), "beta": 10.0,
                                     "max_epochs": math.ceil(0.75 * auto)}
     assert shorter.max_epochs < auto
+    # what "auto" now gives the conv-mlp backbone
+    assert shorter.max_epochs == shorter._resolve_max_epochs(60000, "conv-mlp") == 26
     # three times the shorter length, not three quarters of three times the default's
     longer = accuracy.make_model("shot-3x+conv-mlp-beta10-0.75x", "fmnist", {}, "auto", 0, 60000)
     assert longer.max_epochs == 3 * shorter.max_epochs
     assert accuracy.make_model("shot+conv-mlp-beta10-0.75x", "fmnist", {}, 10, 0, 60000) \
         .max_epochs == 8
+    # their rows name no earlier max_epochs: they set their own length
+    current = accuracy.estimator_defaults()
+    row = {"errors": [10.0], "fit_seconds": [1.0], "validation_errors": {}, "params": {},
+           "defaults": {**current, "beta": 6.0},
+           "measured": {"date": "2026-12-07", "threads": 2, "cpu_bf16": False}}
+    for method in ("shot+conv-mlp-beta10-0.75x", "shot-3x+conv-mlp-beta10-0.75x"):
+        assert accuracy.earlier_defaults(method, row, current, 60000, (1, 28, 28)) == {}
+    # a row of the conv-mlp backbone at the earlier "auto" length names it
+    assert accuracy.earlier_defaults("shot+conv-mlp", row, current, 60000, (1, 28, 28)) == \
+        {"beta": 6.0, "max_epochs": 34}
 
 
 @pytest.mark.parametrize("row_bf16", [True, False, None])
@@ -260,7 +273,8 @@ def test_accuracy_table_resolves_the_image_defaults_on_each_data_set(monkeypatch
     monkeypatch.setattr("skshot.classifier.has_fast_bf16", lambda device: row_bf16 is False)
     accuracy = load_script("accuracy")
     current = accuracy.estimator_defaults()
-    before = {**current, "backbone": "mlp", "augmentation": None, "mixed_precision": None}
+    before = {**current, "backbone": "mlp", "augmentation": None, "mixed_precision": None,
+              "beta": 6.0}
     measured = {"date": "2026-12-02", "threads": 1}  # None: a row from before the record
     if row_bf16 is not None:
         measured["cpu_bf16"] = row_bf16
@@ -270,10 +284,14 @@ def test_accuracy_table_resolves_the_image_defaults_on_each_data_set(monkeypatch
     # rows of features: "auto" resolves to what the row ran
     assert accuracy.earlier_defaults("shot", row, current, n_train=1000) == {}
     # 28x28 images: the row ran the earlier defaults where "auto" now reads them with
-    # convolutions (on a CPU with bfloat16), and what "auto" resolves to on a CPU without
+    # convolutions: "conv" on a CPU with bfloat16 (beta unchanged), "conv-mlp" without it
+    # (with beta 10 and, on 60 000 images, 26 epochs against the MLP's 34)
     earlier = {"backbone": "mlp", "augmentation": None, "mixed_precision": None} \
-        if fast_bf16 else {}
+        if fast_bf16 else {"backbone": "mlp", "augmentation": None, "beta": 6.0}
     assert accuracy.earlier_defaults("shot", row, current, 1000, (1, 28, 28)) == earlier
+    longer = {} if fast_bf16 else {"max_epochs": 34}
+    assert accuracy.earlier_defaults("shot", row, current, 60000, (1, 28, 28)) == \
+        {**earlier, **longer}
     # a method that sets the MLP resolves the other two with it: nothing changed for it
     assert accuracy.earlier_defaults("shot+mlp", row, current, 1000, (1, 28, 28)) == {}
     conv = {"backbone": "conv", "augmentation": "translate-encoder", "mixed_precision": "bf16"}
@@ -608,10 +626,10 @@ def test_accuracy_table_names_the_earlier_defaults_a_row_ran_under(tmp_path, mon
     monkeypatch.setattr(accuracy, "RESULTS", tmp_path)
     current = accuracy.estimator_defaults()
     assert current["beta"] == accuracy.ShotVAEClassifier().beta
-    earlier = {**current, "beta": current["beta"] + 1.0, "gamma": current["gamma"] + 1.0}
+    earlier = {**current, "beta": 1.0, "gamma": current["gamma"] + 1.0}
     row = {"errors": [10.0], "fit_seconds": [1.0], "validation_errors": {},
            "params": {"gamma": 0.5}, "defaults": earlier}
-    assert accuracy.earlier_defaults("shot", row, current) == {"beta": current["beta"] + 1.0}
+    assert accuracy.earlier_defaults("shot", row, current) == {"beta": 1.0}
     assert accuracy.earlier_defaults("shot", {**row, "defaults": current}, current) == {}
     # A parameter that the method itself sets is not a default it ran under.
     method_param = next(iter(accuracy.METHOD_PARAMS["shot+propagation"]))
@@ -632,7 +650,7 @@ def test_accuracy_table_names_the_earlier_defaults_a_row_ran_under(tmp_path, mon
         "ot_drop_intrusions": accuracy.ADDED_PARAMETERS["ot_drop_intrusions"]}
     assert accuracy.earlier_defaults("m2", {**row, "defaults": before}, current) == {}
     assert accuracy.earlier_defaults("smooth-elbo", {**row, "defaults": earlier},
-                                     current) == {"beta": current["beta"] + 1.0}
+                                     current) == {"beta": 1.0}
     assert accuracy.earlier_defaults("shot", {k: v for k, v in row.items() if k != "defaults"},
                                      current) == {}
 
@@ -642,7 +660,7 @@ def test_accuracy_table_names_the_earlier_defaults_a_row_ran_under(tmp_path, mon
                                                              "network_errors": [8.0]}}}}
     accuracy.write(results, "accuracy")
     table = (tmp_path / "accuracy.md").read_text()
-    beta = json.dumps({"beta": current["beta"] + 1.0, "gamma": 0.5})
+    beta = json.dumps({"beta": 1.0, "gamma": 0.5})
     assert f"| wine-30 | shot | 10.00 ± 0.00 | – | 1.0 | 1 | `{beta}` |" in table
     assert '| wine-30 | m2 | 10.00 ± 0.00 | 8.00 ± 0.00 | 1.0 | 1 | `{"gamma": 0.5}` |' in table
 

@@ -69,7 +69,7 @@ def test_flat_rows_with_input_shape_give_the_same_model_as_images(digit_images):
     ((1, 18, 18), "images", False), ((1, 16, 16), "rows", False),
 ])
 @pytest.mark.parametrize("fast_bf16", [True, False])
-def test_the_auto_backbone_reads_images_of_16_pixels_or_more_with_convolutions_on_fast_devices(
+def test_the_auto_backbone_reads_images_of_16_pixels_or_more_with_convolutions(
         monkeypatch, shape, given_as, large, fast_bf16):
     monkeypatch.setattr("skshot.classifier.has_fast_bf16", lambda device: fast_bf16)
     rng = np.random.RandomState(0)
@@ -81,18 +81,24 @@ def test_the_auto_backbone_reads_images_of_16_pixels_or_more_with_convolutions_o
     if given_as != "images":
         X = X.reshape(len(X), -1)
     clf = ShotVAEClassifier(**params).fit(X, y)
-    # on a CPU, convolutions only where it computes in bfloat16 natively
-    conv = large and fast_bf16
+    # on a CPU, the full convolutional network only where it computes in bfloat16
+    # natively, else the convolutional encoder with the MLP's decoder
+    expected = ("conv" if fast_bf16 else "conv-mlp") if large else "mlp"
     convolutions = [m for m in clf.net_.module_.modules() if isinstance(m, nn.Conv2d)]
-    assert clf.backbone_ == ("conv" if conv else "mlp") and bool(convolutions) == conv
+    transposed = [m for m in clf.net_.module_.modules() if isinstance(m, nn.ConvTranspose2d)]
+    assert clf.backbone_ == expected and bool(convolutions) == large
+    assert bool(transposed) == (expected == "conv")
     # with it the encoder sees translated images and, on fast bfloat16, runs in bfloat16
-    assert clf.augmentation_ == ("translate-encoder" if conv else None)
-    assert (clf.net_.translate_shift > 0) == conv
-    assert clf.mixed_precision_ == clf.net_.mixed_precision == ("bf16" if conv else None)
+    assert clf.augmentation_ == ("translate-encoder" if large else None)
+    assert (clf.net_.translate_shift > 0) == large
+    bf16 = large and fast_bf16
+    assert clf.mixed_precision_ == clf.net_.mixed_precision == ("bf16" if bf16 else None)
+    # the convolutional encoder with the MLP's decoder weighs the prior KL terms more
+    assert clf.beta_ == clf.net_.criterion_.beta == (10.0 if expected == "conv-mlp" else 6.0)
 
 
 @pytest.mark.parametrize("device, fast_bf16, expected", [
-    ("cpu", True, "conv"), ("cpu", False, "mlp"), ("cuda", False, "conv"),
+    ("cpu", True, "conv"), ("cpu", False, "conv-mlp"), ("cuda", False, "conv"),
     ("cuda:1", True, "conv"), ("mps", False, "conv"),
 ])
 def test_the_auto_backbone_chooses_convolutions_by_the_device(monkeypatch, device, fast_bf16,
@@ -275,3 +281,12 @@ def test_to_device_async_keeps_a_tensor_on_its_device_and_converts_arrays():
     assert to_device_async(x, "cpu") is x
     converted = to_device_async(np.ones(3, dtype=np.float32), "cpu")
     assert isinstance(converted, torch.Tensor) and converted.dtype == torch.float32
+
+
+@pytest.mark.parametrize("beta, backbone, expected", [
+    ("auto", "conv-mlp", 10.0), ("auto", "mlp", 6.0), ("auto", "conv", 6.0),
+    ("auto", "wrn-28-2", 6.0), ("auto", "callable", 6.0), (2.5, "conv-mlp", 2.5),
+    (0, "mlp", 0.0),
+])
+def test_auto_beta_weighs_the_prior_more_for_the_conv_mlp_backbone(beta, backbone, expected):
+    assert ShotVAEClassifier(beta=beta)._resolve_beta(backbone) == expected

@@ -273,7 +273,7 @@ def test_an_auto_conv_model_loads_as_conv_where_auto_would_choose_the_mlp(
     assert clf.backbone_ == "conv"
     skshot.save(clf, tmp_path / "auto.skshot")
     monkeypatch.setattr("skshot.classifier.has_fast_bf16", lambda device: False)
-    assert clf._resolve_backbone((1, 16, 16), "cpu") == "mlp"
+    assert clf._resolve_backbone((1, 16, 16), "cpu") == "conv-mlp"
     loaded = skshot.load(tmp_path / "auto.skshot")
     assert loaded.backbone_ == "conv" and loaded.augmentation_ == "translate-encoder"
     assert any(isinstance(m, torch.nn.Conv2d) for m in loaded.net_.module_.modules())
@@ -533,6 +533,33 @@ def test_a_file_from_before_the_auto_backbone_loads_with_what_its_fit_used(
     assert loaded.net_.mixed_precision == precision
     if precision is None:
         np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+
+
+@pytest.mark.parametrize("beta", [6.0, 0.5])
+def test_a_file_from_before_the_auto_beta_loads_with_the_beta_its_fit_used(data, saved,
+                                                                         tmp_path, beta):
+    # Files written before beta="auto" name the number they ran and hold no beta_.
+    X, _ = data
+    clf, original = saved
+    path = tmp_path / "old.skshot"
+    shutil.copy(original, path)
+
+    def edit(meta):
+        del meta["attributes"]["beta_"]
+        meta["params"]["beta"] = beta
+
+    rewrite(path, metadata=edit)
+    loaded = skshot.load(path)
+    assert loaded.beta == loaded.beta_ == loaded.net_.criterion_.beta == beta
+    # beta weighs the training loss only: the predictions are the same
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+
+
+def test_a_saved_model_keeps_its_resolved_beta(data, saved, tmp_path):
+    clf, path = saved
+    assert clf.beta == "auto" and clf.beta_ == 6.0  # an MLP
+    loaded = skshot.load(path)
+    assert loaded.beta_ == loaded.net_.criterion_.beta == clf.beta_
 
 
 def test_a_file_without_ot_drop_intrusions_loads_with_the_paper_s_ot_term(data, saved,

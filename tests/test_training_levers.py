@@ -214,10 +214,22 @@ def test_heldout_accuracy_refuses_mismatched_lengths(blobs):
     (60_000, 512, 34),   # 118 steps per epoch: 34 epochs, 4 012 steps
     (1_000_000, 512, 3),  # 1 954 steps per epoch: 3 epochs, 5 862 steps
 ])
-def test_auto_max_epochs_aims_at_a_number_of_steps(n_samples, batch, expected):
+@pytest.mark.parametrize("backbone", ["mlp", "conv", "wrn-28-2", None])
+def test_auto_max_epochs_aims_at_a_number_of_steps(n_samples, batch, expected, backbone):
     clf = ShotVAEClassifier(batch_size_unlabeled=batch)
-    assert clf._resolve_max_epochs(n_samples) == expected
-    assert ShotVAEClassifier(max_epochs=7)._resolve_max_epochs(n_samples) == 7
+    assert clf._resolve_max_epochs(n_samples, backbone) == expected
+    assert ShotVAEClassifier(max_epochs=7)._resolve_max_epochs(n_samples, backbone) == 7
+
+
+@pytest.mark.parametrize("n_samples, expected", [
+    (300, 100),       # 1 step per epoch: capped at 100 epochs
+    (60_000, 26),     # 118 steps per epoch: 26 epochs, 3 068 steps
+    (1_000_000, 2),   # 1 954 steps per epoch: 2 epochs, 3 908 steps
+])
+def test_auto_max_epochs_trains_the_conv_mlp_backbone_three_quarters_as_long(n_samples, expected):
+    clf = ShotVAEClassifier()
+    assert clf._resolve_max_epochs(n_samples, "conv-mlp") == expected
+    assert ShotVAEClassifier(max_epochs=7)._resolve_max_epochs(n_samples, "conv-mlp") == 7
 
 
 def test_auto_max_epochs_is_resolved_in_the_fit(blobs):
@@ -470,3 +482,18 @@ def test_label_propagation_skips_the_held_out_labels(blobs, monkeypatch):
     assert labeled.sum() == 18
     np.testing.assert_array_equal(stream[labeled], y_partial[rows][labeled])
     assert np.all(y_partial[rows][~labeled] == -1)
+
+
+def test_the_fit_resolves_auto_max_epochs_for_the_backbone_it_builds(monkeypatch):
+    monkeypatch.setattr("skshot.classifier.AUTO_STEPS", 6)
+    monkeypatch.setattr("skshot.classifier.AUTO_STEPS_CONV_MLP", 2)
+    rng = np.random.RandomState(0)
+    X = rng.uniform(size=(24, 1, 16, 16)).astype(np.float32)
+    y = hide_labels(np.arange(24) % 2, 3)
+    params = {"max_epochs": "auto", "batch_size_unlabeled": 8, "batch_size_labeled": 4,
+              "latent_dim": 2, "vote_neighbors": 0, "propagation_weight": 0, "random_state": 0}
+    # 24 samples in batches of 8: 3 steps per epoch
+    mlp = ShotVAEClassifier(backbone="mlp", hidden_sizes=(8,), **params).fit(X, y)
+    assert mlp.max_epochs_ == 2 == len(mlp.history_)
+    conv_mlp = ShotVAEClassifier(backbone="conv-mlp", hidden_sizes=(8,), **params).fit(X, y)
+    assert conv_mlp.max_epochs_ == 1 == len(conv_mlp.history_)
