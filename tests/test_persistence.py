@@ -213,6 +213,14 @@ def rewrite(path, metadata=None, **members):
             archive.writestr(name, data)
 
 
+def edited_copy(original, tmp_path, edit):
+    """A copy of the archive ``original`` in ``tmp_path``, its metadata changed by ``edit``."""
+    path = tmp_path / "old.skshot"
+    shutil.copy(original, path)
+    rewrite(path, metadata=edit)
+    return path
+
+
 @pytest.fixture(scope="module")
 def saved(data, tmp_path_factory):
     X, y = data
@@ -495,8 +503,6 @@ def test_a_file_without_the_resolved_graph_loads_with_the_graph_its_fit_used(
     # parameter their fits linked the network's features, with it what it named.
     X, _ = data
     clf, original = saved
-    path = tmp_path / "old.skshot"
-    shutil.copy(original, path)
 
     def edit(meta):
         del meta["attributes"]["propagation_features_"]
@@ -505,8 +511,7 @@ def test_a_file_without_the_resolved_graph_loads_with_the_graph_its_fit_used(
         else:
             meta["params"]["propagation_features"] = stored
 
-    rewrite(path, metadata=edit)
-    loaded = skshot.load(path)
+    loaded = skshot.load(edited_copy(original, tmp_path, edit))
     assert loaded.propagation_features_ == loaded.net_.propagation_features == expected
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
 
@@ -518,16 +523,13 @@ def test_a_file_from_before_the_auto_backbone_loads_with_what_its_fit_used(
     # defaults name the values they ran and hold no resolved attributes.
     X, _ = data
     clf, original = saved
-    path = tmp_path / "old.skshot"
-    shutil.copy(original, path)
 
     def edit(meta):
         for name in ("backbone_", "augmentation_", "mixed_precision_"):
             del meta["attributes"][name]
         meta["params"].update(backbone="mlp", augmentation=None, mixed_precision=precision)
 
-    rewrite(path, metadata=edit)
-    loaded = skshot.load(path)
+    loaded = skshot.load(edited_copy(original, tmp_path, edit))
     assert (loaded.backbone_, loaded.augmentation_, loaded.mixed_precision_) == \
         ("mlp", None, precision)
     assert loaded.net_.mixed_precision == precision
@@ -541,15 +543,12 @@ def test_a_file_from_before_the_auto_beta_loads_with_the_beta_its_fit_used(data,
     # Files written before beta="auto" name the number they ran and hold no beta_.
     X, _ = data
     clf, original = saved
-    path = tmp_path / "old.skshot"
-    shutil.copy(original, path)
 
     def edit(meta):
         del meta["attributes"]["beta_"]
         meta["params"]["beta"] = beta
 
-    rewrite(path, metadata=edit)
-    loaded = skshot.load(path)
+    loaded = skshot.load(edited_copy(original, tmp_path, edit))
     assert loaded.beta == loaded.beta_ == loaded.net_.criterion_.beta == beta
     # beta weighs the training loss only: the predictions are the same
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
@@ -569,10 +568,8 @@ def test_a_file_without_ot_drop_intrusions_loads_with_the_paper_s_ot_term(data, 
     X, _ = data
     clf, original = saved
     assert clf.ot_drop_intrusions is True
-    path = tmp_path / "old.skshot"
-    shutil.copy(original, path)
-    rewrite(path, metadata=lambda meta: meta["params"].pop("ot_drop_intrusions"))
-    loaded = skshot.load(path)
+    loaded = skshot.load(edited_copy(
+        original, tmp_path, lambda meta: meta["params"].pop("ot_drop_intrusions")))
     assert loaded.ot_drop_intrusions is False
     assert loaded.net_.criterion_.ot_drop_intrusions is False
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
@@ -585,15 +582,12 @@ def test_a_file_without_an_added_parameter_loads_with_its_earlier_behaviour(data
                                                                            tmp_path):
     X, _ = data
     clf, original = saved
-    path = tmp_path / "old.skshot"
-    shutil.copy(original, path)
 
     def edit(meta):  # a file of a version without the parameter has no resolved value either
         meta["params"].pop(name)
         meta["attributes"].pop(name + "_", None)
 
-    rewrite(path, metadata=edit)
-    loaded = skshot.load(path)
+    loaded = skshot.load(edited_copy(original, tmp_path, edit))
     value = skshot.persistence.ADDED_PARAMETERS[name]
     assert loaded.get_params()[name] == value
     assert getattr(loaded.net_.criterion_, name) == value
@@ -605,11 +599,8 @@ def test_a_file_without_the_vote_loads_predicting_with_the_network_alone(data, s
     X, _ = data
     clf, original = saved
     assert clf.vote_neighbors > 0 and clf.X_ is not None
-    path = tmp_path / "old.skshot"
-    shutil.copy(original, path)
-    rewrite(path, metadata=lambda meta: (meta["params"].pop("vote_neighbors"),
-                                         meta["attributes"].pop("X_")))
-    loaded = skshot.load(path)
+    loaded = skshot.load(edited_copy(original, tmp_path, lambda meta: (
+        meta["params"].pop("vote_neighbors"), meta["attributes"].pop("X_"))))
     assert loaded.vote_neighbors == skshot.persistence.ADDED_PARAMETERS["vote_neighbors"] == 0
     assert loaded.X_ is None
     network = copy.deepcopy(clf).set_params(vote_neighbors=0)
@@ -637,11 +628,9 @@ def test_a_file_without_vote_components_loads_with_the_inputs_distances(data, sa
     X, _ = data
     clf, original = saved
     assert clf.vote_components is None and clf.vote_neighbors > 0
-    path = tmp_path / "old.skshot"
-    shutil.copy(original, path)
-    rewrite(path, metadata=lambda meta: [meta["params"].pop("vote_components")] + [
-        meta["attributes"].pop(name) for name in ("vote_axes_", "vote_mean_")])
-    loaded = skshot.load(path)
+    loaded = skshot.load(edited_copy(original, tmp_path, lambda meta: [
+        meta["params"].pop("vote_components")] + [
+        meta["attributes"].pop(name) for name in ("vote_axes_", "vote_mean_")]))
     assert loaded.vote_components is None and loaded.vote_axes_ is None
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
 
