@@ -1139,8 +1139,10 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
 
         data = SemiSupervisedData(tensor(X[labeled_rows]), tensor(y_index), tensor(X[train_rows]),
                                   tensor(np.searchsorted(train_rows, labeled_rows)))
-        backbone = self.backbone_ if warm else \
-            self._resolve_image_settings(input_shape, device)[0]
+        if warm:  # a continued fit keeps its network and the way it trains
+            backbone = self.backbone_
+        else:
+            backbone, augmentation, _ = self._resolve_image_settings(input_shape, device)
         max_epochs = self._resolve_max_epochs(len(train_rows), backbone)
         if warm:
             net = self.net_
@@ -1149,7 +1151,8 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
             net = self._build_net(input_shape, classes, likelihood, device, seed,
                                   train_split, max_epochs,
                                   self._resolve_propagation_features(len(train_rows)),
-                                  self._resolve_intrusion_neighbors(len(train_rows)), backbone)
+                                  self._resolve_intrusion_neighbors(len(train_rows)), backbone,
+                                  self._resolve_beta(backbone))
         devices = [torch.device(device)] if torch.device(device).type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)  # the weights' initialisation
@@ -1159,8 +1162,8 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
                 net.fit(data, None)
         self.classes_, self.likelihood_, self.device_ = classes, likelihood, str(device)
         self.input_shape_ = input_shape
-        if not warm:  # a continued fit keeps its network and the way it trains
-            _, self.augmentation_, _ = self._resolve_image_settings(input_shape, device, backbone)
+        if not warm:
+            self.augmentation_ = augmentation
             self.backbone_ = backbone if isinstance(backbone, str) else "callable"
             self.mixed_precision_ = net.mixed_precision
             self.beta_ = net.criterion__beta
@@ -1344,7 +1347,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         return AUTO_INTRUSION_NEIGHBORS if few_steps else 1
 
     def _build_net(self, input_shape, classes, likelihood, device, seed, train_split,
-                   max_epochs, propagation_features, intrusion_neighbors, backbone=None):
+                   max_epochs, propagation_features, intrusion_neighbors, backbone, beta):
         n_classes = len(classes)
         backbone, augmentation, mixed_precision = self._resolve_image_settings(
             input_shape, self.accelerator.device if self.accelerator is not None else device,
@@ -1375,7 +1378,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
             criterion__objective=self.objective,
             criterion__likelihood=likelihood,
             criterion__epsilon=self.epsilon,
-            criterion__beta=self._resolve_beta(backbone),
+            criterion__beta=beta,
             criterion__elbo_weight=self.elbo_weight,
             criterion__temperature=self.temperature,
             criterion__alpha=self.alpha,

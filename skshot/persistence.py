@@ -346,6 +346,8 @@ def load(path, *, device=None, **params):
         raise ValueError(f"{path}: {_WEIGHTS} cannot be read: {exc}") from None
 
     device = _choose_device(estimator, attributes, device)
+    # a file written before beta="auto" holds no beta_: its beta is the number its fit used
+    attributes.setdefault("beta_", estimator._resolve_beta(_fitted_backbone(estimator, attributes)))
     net = _rebuild_net(path, estimator, attributes, net_meta, weights, device)
     # a file written before the "auto" backbone, augmentation and precision: what its fit used
     backbone, augmentation, _ = estimator._resolve_image_settings(attributes["input_shape_"],
@@ -353,8 +355,6 @@ def load(path, *, device=None, **params):
     attributes.setdefault("backbone_", backbone if isinstance(backbone, str) else "callable")
     attributes.setdefault("augmentation_", augmentation)
     attributes.setdefault("mixed_precision_", estimator.mixed_precision)
-    # a file written before beta="auto": the weight its fit used
-    attributes.setdefault("beta_", estimator._resolve_beta(attributes["backbone_"]))
     for name, value in attributes.items():
         setattr(estimator, name, value)
     estimator.net_ = net
@@ -617,7 +617,7 @@ def _rebuild_net(path, estimator, attributes, net_meta, weights, device):
                                    attributes.get("max_epochs_", estimator.max_epochs),
                                    attributes["propagation_features_"],
                                    attributes["ot_intrusion_neighbors_"],
-                                   _fitted_backbone(estimator, attributes))
+                                   _fitted_backbone(estimator, attributes), attributes["beta_"])
         with torch.random.fork_rng(devices=[]):
             net.initialize()  # random weights, replaced below; the global seed is kept
     except (ValueError, TypeError, RuntimeError) as exc:

@@ -561,6 +561,16 @@ def test_a_saved_model_keeps_its_resolved_beta(data, saved, tmp_path):
     assert loaded.beta_ == loaded.net_.criterion_.beta == clf.beta_
 
 
+def test_a_loaded_model_trains_on_with_the_stored_beta_not_a_new_resolution(data, saved,
+                                                                            tmp_path):
+    # what "auto" resolves to may change between versions; the fit's weight is the stored one
+    clf, original = saved
+    assert clf.beta == "auto" and clf._resolve_beta(clf.backbone_) != 3.5
+    loaded = skshot.load(edited_copy(original, tmp_path,
+                                     lambda meta: meta["attributes"].update(beta_=3.5)))
+    assert loaded.beta == "auto" and loaded.beta_ == loaded.net_.criterion_.beta == 3.5
+
+
 def test_a_file_without_ot_drop_intrusions_loads_with_the_paper_s_ot_term(data, saved,
                                                                           tmp_path):
     # Files written before the parameter existed trained with the paper's OT
