@@ -407,15 +407,16 @@ def fit_defaults(protocol, draw, estimator=ShotVAEClassifier, **params):
     return clf, X_fit, X_val, np.searchsorted(clf.classes_, y_val), time.perf_counter() - start
 
 
-def fit_for_vote(protocol, draw):
+def fit_for_vote(protocol, draw, **params):
     """One fit of the defaults for a study of their vote: ``(clf, X_fit, X_val, error, network, row)``.
 
     ``error(proba)`` is the validation error (%) of class distributions over
     ``clf.classes_``; ``network`` the validation samples' ``q(y|x)`` alone
     (``vote_neighbors=0``, restored afterwards), a float64 tensor; ``row`` the
-    keys every such study's JSON line has.
+    keys every such study's JSON line has. ``params``, if any, are set on top
+    of the defaults.
     """
-    clf, X_fit, X_val, labels, fit_seconds = fit_defaults(protocol, draw)
+    clf, X_fit, X_val, labels, fit_seconds = fit_defaults(protocol, draw, **params)
 
     def error(proba):
         return 100.0 * float(np.mean(np.argmax(proba, axis=1) != labels))

@@ -245,7 +245,8 @@ def resolved_defaults(current, n_train, input_shape=None, fast_bf16=True):
     ``backbone``, ``augmentation`` and ``mixed_precision`` on whether the
     samples are images (``input_shape``) and on whether the CPU has bfloat16
     instructions (``fast_bf16``: as on the CPU that measured the row, not on
-    the one writing the table); ``beta`` and ``max_epochs`` on the backbone
+    the one writing the table); ``predict_shift`` on the augmentation;
+    ``beta`` and ``max_epochs`` on the backbone
     and the training size (a row that recorded a number for ``beta`` ran
     ``max_epochs="auto"`` at about 4 000 steps with every backbone). A row measured before such a default existed
     ran the value that it resolves to on its data if its recorded value is
@@ -260,6 +261,8 @@ def resolved_defaults(current, n_train, input_shape=None, fast_bf16=True):
     settings = model._resolve_image_settings(input_shape or (1,), "cpu", fast_bf16=fast_bf16)
     resolved.update((k, v) for k, v in zip(names, settings) if k in current)
     backbone = settings[0]
+    if current.get("predict_shift") == "auto":
+        resolved["predict_shift"] = ShotVAEClassifier._auto_predict_shift(settings[1])
     if current.get("beta") == "auto":
         resolved["beta"] = ShotVAEClassifier(beta="auto")._resolve_beta(backbone)
     if current.get("max_epochs") == "auto" and "batch_size_unlabeled" in current:

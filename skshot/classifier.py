@@ -37,6 +37,7 @@ from ._data import SemiSupervisedData
 from ._device import check_device, has_fast_bf16, resolve_device
 from ._labels import encode_partial_labels, unlabeled_mask
 from ._net import PROPAGATION_START, ShotVAENet, softmax_float64
+from .augmentation import mean_over_translations
 from .backbones import BACKBONES
 from .callbacks import BestEpochStopping, EpochProgressBar, LRSchedule
 from .modules import ShotVAE
@@ -80,6 +81,10 @@ AUTO_STEPS_CONV_MLP = 3000
 AUTO_BETA_CONV_MLP = 10.0
 #: ... and this with every other backbone.
 AUTO_BETA = 6.0
+#: ``predict_shift="auto"`` averages the class distributions over the copies of
+#: an image translated by up to this many pixels, for a model trained on
+#: translated images.
+AUTO_PREDICT_SHIFT = 1
 #: The built-in backbones that read images with convolutions.
 IMAGE_BACKBONES = frozenset({"conv", "conv-mlp", "wrn-28-2"})
 #: Share of the labels that ``early_stopping=True`` holds out when ``validation_fraction`` is None.
@@ -617,6 +622,34 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
     translate_shift : int, default=2
         Largest shift, in pixels, of ``augmentation="translate"`` and
         ``"translate-encoder"``.
+    predict_shift : int or "auto", default="auto"
+        Class distributions averaged over translated copies of each image
+        (test-time augmentation): ``q(y|x)`` is the mean of the network's
+        class distributions for the copies translated by every offset of up
+        to ``predict_shift`` pixels in each direction (``(2 * predict_shift +
+        1) ** 2`` copies, made as ``augmentation`` makes them in training:
+        reflect padding and a crop). 0 reads each image as given. It acts in
+        :meth:`predict_proba`, :meth:`predict_log_proba`, :meth:`predict`,
+        :meth:`score` and in the unlabeled training samples' rows of
+        ``label_distributions_`` (which the fit computes, and the vote of the
+        nearest training samples reads); it can be changed after the fit,
+        which leaves ``label_distributions_`` as they were. ``"auto"`` means
+        :data:`AUTO_PREDICT_SHIFT` for a model trained on translated images
+        (``augmentation_`` not None) and 0 otherwise. On validation (three
+        label draws of 50 000 Fashion-MNIST images, the ``"conv-mlp"``
+        defaults) one pixel gave 25.12 % against 25.35 % with 10 labels per
+        class and 14.75 % against 14.95 % with 100, lower on each of the six
+        draws (the network alone: 25.35 % against 25.74 %, 14.76 % against
+        15.30 %); two pixels, the training's range, gave 25.27 % and 14.95 %.
+        On 2 000 of those images (eight draws) one pixel was level, 27.03 %
+        against 26.95 % (lower on four draws, higher on four). The nine
+        copies cost nine times the encoder's work at prediction (10 000
+        images: 2.3 to 2.5 s against 0.2 to 0.3 s on two cores), and so the
+        fit about 15 s more for the rows of ``label_distributions_`` of
+        60 000 images. On the test split (three seeds, 60 000 images) it
+        gave 24.0 % against 24.3 % with 10 labels per class and 14.9 %
+        against 15.2 % with 100, lower on each seed. See
+        :ref:`predict-shift`.
     batch_size_labeled : int, default=64
         Labeled samples per step (all of them when there are fewer).
     batch_size_unlabeled : int, default=512
@@ -953,6 +986,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         "vote_components": [Interval(Integral, 1, None, closed="left"), None],
         "augmentation": [StrOptions({"auto", "translate", "translate-encoder"}), None],
         "translate_shift": [Interval(Integral, 1, None, closed="left")],
+        "predict_shift": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
         "batch_size_labeled": [Interval(Integral, 1, None, closed="left")],
         "batch_size_unlabeled": [Interval(Integral, 1, None, closed="left")],
         "max_epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
@@ -1007,6 +1041,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         vote_components=None,
         augmentation="auto",
         translate_shift=2,
+        predict_shift="auto",
         batch_size_labeled=64,
         batch_size_unlabeled=512,
         max_epochs="auto",
@@ -1057,6 +1092,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         self.vote_components = vote_components
         self.augmentation = augmentation
         self.translate_shift = translate_shift
+        self.predict_shift = predict_shift
         self.batch_size_labeled = batch_size_labeled
         self.batch_size_unlabeled = batch_size_unlabeled
         self.max_epochs = max_epochs
@@ -1196,9 +1232,8 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         Labeled samples keep their given label (a one-hot distribution); the
         others get the fitted model's ``q(y|x)``, computed once, in batches.
         """
-        distributions = self.net_.map_batches(
-            torch.from_numpy(np.ascontiguousarray(X)),
-            lambda xb: softmax_float64(self.net_.module_.encode(xb)[2])).numpy()
+        distributions = self._class_distributions(
+            torch.from_numpy(np.ascontiguousarray(X))).numpy()
         distributions[labeled] = np.eye(len(self.classes_))[y_index]
         return distributions, self.classes_[np.argmax(distributions, axis=1)]
 
@@ -1441,11 +1476,45 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
             Columns follow ``classes_``; rows sum to one.
         """
         x = self._validated_tensor(X)
-        proba = self.net_.map_batches(x, lambda xb: softmax_float64(
-            self.net_.module_.encode(xb)[2]))
+        proba = self._class_distributions(x)
         _check_finite_proba(proba.numpy(), x)
         vote = self._neighbour_vote(x)
         return proba.numpy() if vote is None else blend(proba, vote, self.vote_weight).numpy()
+
+    @staticmethod
+    def _auto_predict_shift(augmentation):
+        """What ``predict_shift="auto"`` means for a model trained with ``augmentation``."""
+        return AUTO_PREDICT_SHIFT if augmentation is not None else 0
+
+    def _resolved_predict_shift(self):
+        """``predict_shift``, or for ``"auto"`` :data:`AUTO_PREDICT_SHIFT` for a model trained on
+        translated images and 0 otherwise; checked against the fitted images' size."""
+        shift = self.predict_shift
+        if shift == "auto":
+            return self._auto_predict_shift(self.augmentation_)
+        if shift and len(self.input_shape_) != 3:
+            raise ValueError(
+                f"predict_shift={shift} translates images, but the model was fitted on rows of "
+                f"{self.input_shape_[0]} features: pass images (4-D X or input_shape), or "
+                "predict_shift=0.")
+        if shift and shift >= min(self.input_shape_[1:]):
+            raise ValueError(
+                f"predict_shift={shift} must be smaller than the images' height and width, "
+                f"{tuple(self.input_shape_[1:])!r}.")
+        return shift
+
+    def _class_distributions(self, x, log=False):
+        """``q(y|x)`` of flat inputs ``x`` in float64 on the CPU (its logarithm with ``log``),
+        averaged over the translated copies of :meth:`_resolved_predict_shift`."""
+        shift = self._resolved_predict_shift()
+        shape = tuple(self.input_shape_)
+
+        def one(xb):
+            logits = self.net_.module_.encode(xb)[2]
+            return torch.log_softmax(logits.double(), dim=-1) if log else softmax_float64(logits)
+
+        return self.net_.map_batches(
+            x, lambda xb: mean_over_translations(one, xb, shape, shift, log=log))
 
     def _neighbour_vote(self, x):
         """The mean ``label_distributions_`` row of each sample's ``vote_neighbors`` nearest
@@ -1487,8 +1556,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
             :meth:`predict_proba`, up to rounding.
         """
         x = self._validated_tensor(X)
-        log_proba = self.net_.map_batches(x, lambda xb: torch.log_softmax(
-            self.net_.module_.encode(xb)[2].double(), dim=-1))
+        log_proba = self._class_distributions(x, log=True)
         _check_finite_proba(log_proba.numpy(), x)
         vote = self._neighbour_vote(x)
         if vote is None:
@@ -1649,6 +1717,11 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
 
     def __setstate__(self, state):
         super().__setstate__(state)
+        from .persistence import ADDED_PARAMETERS  # here: that module imports this one
+
+        for name, value in ADDED_PARAMETERS.items():
+            if name not in state:  # a pickle of an earlier skshot behaves as it did
+                setattr(self, name, value)
         if "net_" in state:
             # skorch maps a net fitted on a GPU to the CPU when none is present.
             self.device_ = str(self.net_.compute_device)

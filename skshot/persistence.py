@@ -59,7 +59,7 @@ FORMAT_VERSION = 1
 #: written without them, each with the value that does what the estimator did
 #: before it existed; :func:`load` gives a file that does not name one this value.
 ADDED_PARAMETERS = {"ot_drop_intrusions": False, "ot_intrusion_neighbors": 1,
-                    "vote_neighbors": 0, "vote_components": None}
+                    "vote_neighbors": 0, "vote_components": None, "predict_shift": 0}
 _FORMAT = "skshot.ShotVAEClassifier"
 _METADATA = "metadata.json"
 _WEIGHTS = "model.safetensors"

@@ -1,10 +1,15 @@
-"""Random translation of image batches."""
+"""Translation of image batches: random in training, every offset at prediction."""
 
 import numpy as np
 import pytest
 import torch
 
-from skshot.augmentation import random_translate
+from skshot.augmentation import (
+    mean_over_translations,
+    random_translate,
+    translate,
+    translation_offsets,
+)
 
 
 def _reference(img, dy, dx, shift):
@@ -62,3 +67,61 @@ def test_gradient_flows_and_dtype_kept():
     assert out.dtype == torch.float64
     out.sum().backward()
     assert x.grad is not None
+
+
+@pytest.mark.parametrize(("dy", "dx"), [(0, 0), (1, 0), (0, -1), (-2, 1), (2, 2)])
+def test_translate_is_the_reflect_padded_crop_at_its_offset(dy, dx):
+    shape = (2, 6, 5)
+    x = torch.rand(3, int(np.prod(shape)))
+    out = translate(x, shape, dy, dx).numpy().reshape(-1, *shape)
+    for img, moved in zip(x.numpy().reshape(-1, *shape), out):
+        np.testing.assert_array_equal(moved, _reference(img, dy, dx, 2))
+
+
+def test_translate_gives_each_copy_random_translate_can_draw():
+    torch.manual_seed(3)
+    shape, shift = (1, 7, 6), 2
+    x = torch.rand(30, 42)
+    drawn = random_translate(x, shape, shift)
+    copies = torch.stack([translate(x, shape, dy, dx) for dy, dx in translation_offsets(shift)])
+    assert all((copies[:, i] == drawn[i]).all(dim=1).any() for i in range(len(x)))
+
+
+def test_translation_offsets_are_the_square_grid():
+    assert translation_offsets(0) == [(0, 0)]
+    offsets = translation_offsets(2)
+    assert len(offsets) == len(set(offsets)) == 25
+    assert {dy for dy, _ in offsets} == {dx for _, dx in offsets} == set(range(-2, 3))
+
+
+def test_mean_over_translations_averages_fn_over_every_copy():
+    shape = (1, 5, 5)
+    x = torch.rand(4, 25, dtype=torch.float64)
+
+    def fn(xb):  # a value per image that moves with the translation
+        return xb[:, :3] * 2.0
+
+    expected = np.mean([fn(translate(x, shape, dy, dx)).numpy()
+                        for dy in (-1, 0, 1) for dx in (-1, 0, 1)], axis=0)
+    np.testing.assert_allclose(mean_over_translations(fn, x, shape, 1).numpy(), expected)
+    torch.testing.assert_close(mean_over_translations(fn, x, shape, 0), fn(x))
+
+
+def test_mean_over_translations_in_log_space_is_the_log_of_the_mean():
+    shape = (1, 4, 4)
+    x = torch.randn(6, 16, dtype=torch.float64)
+
+    def log_proba(xb):
+        return torch.log_softmax(xb[:, :5] * 30.0, dim=1)  # confident: some exp round to 0
+
+    logged = mean_over_translations(log_proba, x, shape, 1, log=True)
+    plain = mean_over_translations(lambda xb: log_proba(xb).exp(), x, shape, 1)
+    assert torch.isfinite(logged).all()
+    torch.testing.assert_close(logged.exp(), plain)
+
+
+@pytest.mark.parametrize(("shape", "shift", "match"), [
+    ((16,), 1, "needs images"), ((1, 4, 4), 4, "max_shift")])
+def test_translate_bad_arguments(shape, shift, match):
+    with pytest.raises(ValueError, match=match):
+        translate(torch.rand(2, 16), shape, shift, 0)

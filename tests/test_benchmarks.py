@@ -219,9 +219,12 @@ def test_accuracy_script_gives_fashion_mnist_to_the_vae_methods_as_images(monkey
     assert accuracy.earlier_defaults("labeled-only+mlp", row, current, 1000, (1, 28, 28)) == {}
     # "auto" takes the conv backbone there, or on a CPU without bfloat16 conv-mlp, both
     # translated for the encoder, and only the former under bfloat16
+    # (and the MLP read each image as given, where they average translated copies)
     earlier = accuracy.earlier_defaults("labeled-only", row, current, 1000, (1, 28, 28))
-    assert earlier == ({"backbone": "mlp", "augmentation": None, "mixed_precision": None}
-                       if fast_bf16 else {"backbone": "mlp", "augmentation": None})
+    assert earlier == ({"backbone": "mlp", "augmentation": None, "mixed_precision": None,
+                        "predict_shift": 0}
+                       if fast_bf16 else {"backbone": "mlp", "augmentation": None,
+                                          "predict_shift": 0})
 
 
 def test_accuracy_script_measures_the_conv_mlp_option_as_the_mlp_rows():
@@ -285,9 +288,11 @@ def test_accuracy_table_resolves_the_image_defaults_on_each_data_set(monkeypatch
     assert accuracy.earlier_defaults("shot", row, current, n_train=1000) == {}
     # 28x28 images: the row ran the earlier defaults where "auto" now reads them with
     # convolutions: "conv" on a CPU with bfloat16 (beta unchanged), "conv-mlp" without it
-    # (with beta 10 and, on 60 000 images, 26 epochs against the MLP's 34)
+    # (with beta 10 and, on 60 000 images, 26 epochs against the MLP's 34), and average
+    # the class distributions over translated copies (predict_shift "auto": 1, the MLP's 0)
     earlier = {"backbone": "mlp", "augmentation": None, "mixed_precision": None} \
         if fast_bf16 else {"backbone": "mlp", "augmentation": None, "beta": 6.0}
+    earlier["predict_shift"] = 0
     assert accuracy.earlier_defaults("shot", row, current, 1000, (1, 28, 28)) == earlier
     longer = {} if fast_bf16 else {"max_epochs": 34}
     assert accuracy.earlier_defaults("shot", row, current, 60000, (1, 28, 28)) == \
@@ -297,6 +302,12 @@ def test_accuracy_table_resolves_the_image_defaults_on_each_data_set(monkeypatch
     conv = {"backbone": "conv", "augmentation": "translate-encoder", "mixed_precision": "bf16"}
     assert accuracy.earlier_defaults("shot", {**row, "params": conv}, current, 1000,
                                      (1, 28, 28)) == {}
+    # a row of those images measured before predict_shift existed read each image as given
+    older = {k: v for k, v in before.items() if k != "predict_shift"}
+    assert accuracy.earlier_defaults("shot", {**row, "params": conv, "defaults": older},
+                                     current, 1000, (1, 28, 28)) == {"predict_shift": 0}
+    assert accuracy.earlier_defaults("shot", {**row, "defaults": older}, current,
+                                     n_train=1000) == {}  # rows of features: 0 either way
 
 
 def test_accuracy_table_says_which_rows_a_cpu_without_bfloat16_measured():
@@ -1156,3 +1167,33 @@ def test_mlp_dropout_backbone_drops_in_training_only():
     encoder.eval()
     assert torch.equal(encoder(x), encoder(x)) and encoder(x).shape == (8, 500)
     assert decoder(torch.zeros(5, 13)).shape == (5, 64)
+
+
+def test_test_time_translation_script_averages_over_the_estimators_offsets(
+        tiny_fashion, tmp_path, monkeypatch, short_fits):
+    script = load_script("test_time_translation")
+    protocols = importlib.import_module("_protocols")
+    monkeypatch.setattr(protocols, "FMNIST_HELD_OUT", 60)
+    monkeypatch.setattr(protocols, "FMNIST_SUBSETS", {"fmnist2k-100": 150})
+    monkeypatch.setattr(protocols, "_FMNIST", {})
+    fits, original_fit = short_fits
+    out = tmp_path / "tta.jsonl"
+    script.main(["--protocols", "fmnist2k-100", "--draws", "1", "--out", str(out)])
+    (row,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(fits) == 1 and list(row["offsets"]) == list(script.OFFSETS)
+    X_fit, y_partial, X_val, y_val, _ = protocols.split("fmnist2k-100", 1)
+
+    def error(clf):
+        return 100.0 * np.mean(clf.predict(X_val) != y_val)
+
+    # the estimator's predict_shift at the fit is the "vote averaged too" of its offsets
+    for shift, name in [(0, "none"), (1, "grid9"), (2, "grid25")]:
+        clf = original_fit(ShotVAEClassifier(random_state=1, max_epochs=3, input_shape=(1, 28, 28),
+                                             predict_shift=shift), X_fit, y_partial)
+        assert clf.backbone_ != "mlp" and clf.augmentation_ == "translate-encoder"
+        assert row["offsets"][name]["vote averaged too"] == pytest.approx(error(clf))
+        assert row["offsets"][name]["network"] == pytest.approx(
+            error(clf.set_params(vote_neighbors=0)))
+    script.main(["--summary", "--out", str(out)])
+    summary = out.with_suffix(".md").read_text()
+    assert "## fmnist2k-100" in summary and "| grid9 |" in summary

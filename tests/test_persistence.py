@@ -587,7 +587,7 @@ def test_a_file_without_ot_drop_intrusions_loads_with_the_paper_s_ot_term(data, 
 
 
 @pytest.mark.parametrize("name", sorted(set(skshot.persistence.ADDED_PARAMETERS)
-                                         - {"vote_neighbors", "vote_components"}))
+                                         - {"vote_neighbors", "vote_components", "predict_shift"}))
 def test_a_file_without_an_added_parameter_loads_with_its_earlier_behaviour(data, saved, name,
                                                                            tmp_path):
     X, _ = data
@@ -602,6 +602,23 @@ def test_a_file_without_an_added_parameter_loads_with_its_earlier_behaviour(data
     assert loaded.get_params()[name] == value
     assert getattr(loaded.net_.criterion_, name) == value
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+
+
+def test_a_file_without_predict_shift_loads_reading_each_image_as_given(digits, tmp_path):
+    # files written before predict_shift existed predicted from the images as given
+    X, y = digits
+    keep = np.flatnonzero(y < 3)[:60]
+    X, y_partial = X[keep].reshape(-1, 1, 8, 8), hide_labels(y[keep], 5)
+    clf = fit(X, y_partial, backbone="conv-mlp", max_epochs=2, batch_size_unlabeled=32)
+    assert clf.augmentation_ is not None and clf._resolved_predict_shift() == 1
+    path = tmp_path / "new.skshot"
+    skshot.save(clf, path)
+    loaded = skshot.load(edited_copy(path, tmp_path, lambda meta: meta["params"].pop(
+        "predict_shift")))
+    assert loaded.predict_shift == skshot.persistence.ADDED_PARAMETERS["predict_shift"] == 0
+    as_given = copy.deepcopy(clf).set_params(predict_shift=0)
+    np.testing.assert_array_equal(loaded.predict_proba(X), as_given.predict_proba(X))
+    assert not np.array_equal(loaded.predict_proba(X), clf.predict_proba(X))
 
 
 def test_a_file_without_the_vote_loads_predicting_with_the_network_alone(data, saved, tmp_path):
