@@ -35,7 +35,6 @@ Usage::
     python benchmarks/test_time_translation.py --summary
 """
 
-import itertools
 import sys
 import time
 from pathlib import Path
@@ -48,14 +47,14 @@ from _protocols import draws_by_protocol, error_cells, fit_for_vote, run_draws, 
 
 from skshot import voting
 from skshot._net import softmax_float64
-from skshot.augmentation import translate
+from skshot.augmentation import translate, translation_offsets
 
 RESULTS = Path(__file__).parent / "results"
 OFFSETS = {
     "none": [(0, 0)],
     "plus5": [(0, 0), (-1, 0), (1, 0), (0, -1), (0, 1)],
-    "grid9": list(itertools.product(range(-1, 2), repeat=2)),
-    "grid25": list(itertools.product(range(-2, 3), repeat=2)),
+    "grid9": translation_offsets(1),
+    "grid25": translation_offsets(2),
 }
 WAYS = ["network", "vote as fitted", "vote averaged too"]
 
