@@ -425,7 +425,7 @@ def fit_for_vote(protocol, draw, **params):
     network = torch.from_numpy(clf.set_params(vote_neighbors=0).predict_proba(X_val))
     clf.set_params(vote_neighbors=k)
     row = {"protocol": protocol, "draw": draw, "fit_seconds": fit_seconds,
-           "vote_neighbors": k, "vote_weight": clf.vote_weight,
+           "vote_neighbors": k, "vote_weight": clf._resolved_vote_weight(),
            "network": error(network.numpy())}
     return clf, X_fit, X_val, error, network, row
 

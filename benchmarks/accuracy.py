@@ -245,7 +245,8 @@ def resolved_defaults(current, n_train, input_shape=None, fast_bf16=True):
     ``backbone``, ``augmentation`` and ``mixed_precision`` on whether the
     samples are images (``input_shape``) and on whether the CPU has bfloat16
     instructions (``fast_bf16``: as on the CPU that measured the row, not on
-    the one writing the table); ``predict_shift`` on the augmentation;
+    the one writing the table); ``predict_shift`` on the augmentation and
+    ``vote_weight`` on ``predict_shift``;
     ``beta`` and ``max_epochs`` on the backbone
     and the training size (a row that recorded a number for ``beta`` ran
     ``max_epochs="auto"`` at about 4 000 steps with every backbone). A row measured before such a default existed
@@ -263,6 +264,9 @@ def resolved_defaults(current, n_train, input_shape=None, fast_bf16=True):
     backbone = settings[0]
     if current.get("predict_shift") == "auto":
         resolved["predict_shift"] = ShotVAEClassifier._auto_predict_shift(settings[1])
+    if current.get("vote_weight") == "auto":
+        resolved["vote_weight"] = ShotVAEClassifier._auto_vote_weight(
+            resolved.get("predict_shift", 0))
     if current.get("beta") == "auto":
         resolved["beta"] = ShotVAEClassifier(beta="auto")._resolve_beta(backbone)
     if current.get("max_epochs") == "auto" and "batch_size_unlabeled" in current:
@@ -293,6 +297,8 @@ def earlier_defaults(method, row, current, n_train=None, input_shape=None):
               else OT_PARAMS if objective in ("m2", "smooth-elbo") else set())
     if method in LENGTH_FACTOR or method in BASE_LENGTH:
         unread = unread | {"max_epochs"}  # the method sets its own length
+    if own.get("vote_neighbors") == 0:
+        unread = unread | {"vote_weight", "vote_components"}  # no neighbour votes
     # A parameter added after the row was measured ran as ADDED_PARAMETERS says.
     recorded = {**ADDED_PARAMETERS, **row["defaults"]} if "defaults" in row else {}
     if n_train is not None:

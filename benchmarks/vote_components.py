@@ -75,7 +75,7 @@ def measure(protocol, draw):
     """The validation error (%) of the network alone and of the default vote in each space."""
     clf, X_fit, X_val, error, network, row = fit_for_vote(protocol, draw)
     assert clf.vote_components is None
-    k, weight = clf.vote_neighbors, clf.vote_weight
+    k, weight = clf.vote_neighbors, clf._resolved_vote_weight()
     distributions = torch.from_numpy(clf.label_distributions_)
     row["spaces"] = {}
     for name, references, queries, project_seconds in spaces(clf, X_fit, X_val):

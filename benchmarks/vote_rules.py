@@ -89,7 +89,7 @@ def measure(protocol, draw):
     """The validation error (%) of the network alone and of the default vote under each rule."""
     clf, X_fit, X_val, error, network, row = fit_for_vote(protocol, draw)
     labeled = split(protocol, draw)[1] != -1
-    k, weight = clf.vote_neighbors, clf.vote_weight
+    k, weight = clf.vote_neighbors, clf._resolved_vote_weight()
     row["rules"] = {name: error(voting.blend(network, vote, weight).numpy())
                     for name, vote in votes(clf, X_fit, labeled, X_val, k, weight)}
     # the estimator's own prediction is the mean rule's

@@ -85,6 +85,11 @@ AUTO_BETA = 6.0
 #: an image translated by up to this many pixels, for a model trained on
 #: translated images.
 AUTO_PREDICT_SHIFT = 1
+#: ``vote_weight="auto"``: the vote's share of the prediction, ...
+AUTO_VOTE_WEIGHT = 0.5
+#: ... and this where the class distributions are averaged over translated
+#: copies of each image (``predict_shift`` resolves above 0).
+AUTO_VOTE_WEIGHT_SHIFTED = 0.4
 #: The built-in backbones that read images with convolutions.
 IMAGE_BACKBONES = frozenset({"conv", "conv-mlp", "wrn-28-2"})
 #: Share of the labels that ``early_stopping=True`` holds out when ``validation_fraction`` is None.
@@ -179,7 +184,8 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
     ``beta="auto"`` (6; 10 for ``"conv-mlp"``), ``elbo_weight=0.01``, ``max_epochs="auto"``,
     ``optimizer="adam"``, ``lr=1e-3``, ``optimal_match=False``,
     ``ot_drop_intrusions=True``, ``ot_intrusion_neighbors="auto"``, and
-    ``vote_neighbors=10`` with ``vote_weight=0.5`` (predictions that blend
+    ``vote_neighbors=10`` with ``vote_weight="auto"`` (0.5; 0.4 with
+    ``predict_shift``'s translated copies: predictions that blend
     ``q(y|x)`` with the labels of the nearest training samples; all beyond
     the paper). The paper's Algorithm 1
     as written is ``ShotVAEClassifier(entropy_weight=0, propagation_weight=0,
@@ -531,7 +537,8 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         its distance to every training sample: with 50 000 training images,
         10 000 predictions took 27 s on one CPU thread, against 0.4 s for
         the network alone (``vote_components`` cuts that).
-        Ten neighbours at ``vote_weight=0.5`` are the default on
+        Ten neighbours at ``vote_weight=0.5`` (what ``"auto"`` means where
+        each image is read as given) are the default on
         validation evidence (``benchmarks/results/neighbour_vote.md``, one fit
         per label draw, every pair through ``set_params``): against the
         network alone, 5.6 % against 6.2 % on the digits (5 labels per class,
@@ -546,13 +553,27 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         share help small image sets more (the digits 4.4 % with 7 neighbours
         and ``vote_weight=0.8``) but cost iris and Fashion-MNIST (2 000
         images: 26.8 %).
-    vote_weight : float, default=0.5
+    vote_weight : float or "auto", default="auto"
         The vote's share of :meth:`predict_proba`, in [0, 1] (see
         ``vote_neighbors``): 0 is the network alone, 1 the neighbours' vote
-        alone. Above 0.5 Fashion-MNIST loses (2 000 images, ten neighbours:
-        26.2 % at 0.65 and 26.9 % at 0.8 against 25.8 % at 0.5 and 25.9 % for
-        the network alone), below it small image sets
-        gain less (the digits 5.9 % at 0.35); on 8x8 digits and other small
+        alone. ``"auto"`` means :data:`AUTO_VOTE_WEIGHT_SHIFTED` (0.4) where
+        ``q(y|x)`` is averaged over translated copies (``predict_shift``
+        resolves above 0: the convolutional backbones' default) and
+        :data:`AUTO_VOTE_WEIGHT` (0.5) otherwise; like ``predict_shift`` it
+        is read at each prediction. The copies make ``q(y|x)`` better, and
+        the vote then deserves less of the blend: with the ``"conv-mlp"``
+        defaults on validation (``benchmarks/results/neighbour_vote-translated.md``,
+        ten neighbours) 0.4 gave 14.59 % against 14.75 % at 0.5 on 50 000
+        Fashion-MNIST images with 100 labels per class (lower on each of
+        three draws) and 26.90 % against 27.03 % on 2 000 with 10 (lower on
+        six draws of eight, higher on none), but 25.16 % against 25.12 % on
+        50 000 with 10 (lower on one draw of three, higher on two); 0.3 and
+        0.2 cost that protocol more (25.20 % and 25.26 %), see
+        :ref:`predict-shift`. Where each input is read as given, above 0.5
+        Fashion-MNIST loses (2 000 images, ten neighbours: 26.2 % at 0.65
+        and 26.9 % at 0.8 against 25.8 % at 0.5 and 25.9 % for the network
+        alone), below it small image sets gain less (the digits 5.9 % at
+        0.35); on 8x8 digits and other small
         image sets whose pixels' distances follow the classes, 0.8 with 3 to
         7 neighbours gave the lowest error (4.4 % and 8.5 % on 1 437 and 300
         digits); see :ref:`neighbour-vote`.
@@ -982,7 +1003,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         "propagation_neighbors": [Interval(Integral, 1, None, closed="left")],
         "propagation_features": [StrOptions({"auto", "network", "input", "both"})],
         "vote_neighbors": [Interval(Integral, 0, None, closed="left")],
-        "vote_weight": [Interval(Real, 0, 1, closed="both")],
+        "vote_weight": [Interval(Real, 0, 1, closed="both"), StrOptions({"auto"})],
         "vote_components": [Interval(Integral, 1, None, closed="left"), None],
         "augmentation": [StrOptions({"auto", "translate", "translate-encoder"}), None],
         "translate_shift": [Interval(Integral, 1, None, closed="left")],
@@ -1037,7 +1058,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         propagation_neighbors=10,
         propagation_features="auto",
         vote_neighbors=10,
-        vote_weight=0.5,
+        vote_weight="auto",
         vote_components=None,
         augmentation="auto",
         translate_shift=2,
@@ -1479,7 +1500,9 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         proba = self._class_distributions(x)
         _check_finite_proba(proba.numpy(), x)
         vote = self._neighbour_vote(x)
-        return proba.numpy() if vote is None else blend(proba, vote, self.vote_weight).numpy()
+        if vote is None:
+            return proba.numpy()
+        return blend(proba, vote, self._resolved_vote_weight()).numpy()
 
     @staticmethod
     def _auto_predict_shift(augmentation):
@@ -1502,6 +1525,18 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
                 f"predict_shift={shift} must be smaller than the images' height and width, "
                 f"{tuple(self.input_shape_[1:])!r}.")
         return shift
+
+    @staticmethod
+    def _auto_vote_weight(predict_shift):
+        """What ``vote_weight="auto"`` means for a model predicting with ``predict_shift``."""
+        return AUTO_VOTE_WEIGHT_SHIFTED if predict_shift > 0 else AUTO_VOTE_WEIGHT
+
+    def _resolved_vote_weight(self):
+        """``vote_weight``, or for ``"auto"`` :data:`AUTO_VOTE_WEIGHT_SHIFTED` where the class
+        distributions are averaged over translated copies and :data:`AUTO_VOTE_WEIGHT` else."""
+        if isinstance(self.vote_weight, str) and self.vote_weight == "auto":
+            return self._auto_vote_weight(self._resolved_predict_shift())
+        return self.vote_weight
 
     def _class_distributions(self, x, log=False):
         """``q(y|x)`` of flat inputs ``x`` in float64 on the CPU (its logarithm with ``log``),
@@ -1561,7 +1596,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         vote = self._neighbour_vote(x)
         if vote is None:
             return log_proba.numpy()
-        return log_blend(log_proba, vote, self.vote_weight).numpy()
+        return log_blend(log_proba, vote, self._resolved_vote_weight()).numpy()
 
     def predict(self, X):
         """Most probable class of :meth:`predict_proba`.

@@ -174,7 +174,7 @@ def test_accuracy_script_measures_the_image_vote_option_only_on_request():
     assert (option.vote_neighbors, option.vote_weight) == (7, 0.8)
     defaults = accuracy.ShotVAEClassifier()
     assert (plain.vote_neighbors, plain.vote_weight) == (defaults.vote_neighbors,
-                                                         defaults.vote_weight) == (10, 0.5)
+                                                         defaults.vote_weight) == (10, "auto")
     assert "shot+vote-axes64" not in accuracy.METHODS
     axes = accuracy.make_model("shot+vote-axes64", "digits", {}, "auto", 0, 100)
     assert axes.vote_components == 64 and plain.vote_components is None
@@ -289,10 +289,11 @@ def test_accuracy_table_resolves_the_image_defaults_on_each_data_set(monkeypatch
     # 28x28 images: the row ran the earlier defaults where "auto" now reads them with
     # convolutions: "conv" on a CPU with bfloat16 (beta unchanged), "conv-mlp" without it
     # (with beta 10 and, on 60 000 images, 26 epochs against the MLP's 34), and average
-    # the class distributions over translated copies (predict_shift "auto": 1, the MLP's 0)
+    # the class distributions over translated copies (predict_shift "auto": 1, the MLP's 0),
+    # blended with the vote at a share of 0.4 (vote_weight "auto"; 0.5 without the copies)
     earlier = {"backbone": "mlp", "augmentation": None, "mixed_precision": None} \
         if fast_bf16 else {"backbone": "mlp", "augmentation": None, "beta": 6.0}
-    earlier["predict_shift"] = 0
+    earlier.update(predict_shift=0, vote_weight=0.5)
     assert accuracy.earlier_defaults("shot", row, current, 1000, (1, 28, 28)) == earlier
     longer = {} if fast_bf16 else {"max_epochs": 34}
     assert accuracy.earlier_defaults("shot", row, current, 60000, (1, 28, 28)) == \
@@ -305,7 +306,15 @@ def test_accuracy_table_resolves_the_image_defaults_on_each_data_set(monkeypatch
     # a row of those images measured before predict_shift existed read each image as given
     older = {k: v for k, v in before.items() if k != "predict_shift"}
     assert accuracy.earlier_defaults("shot", {**row, "params": conv, "defaults": older},
-                                     current, 1000, (1, 28, 28)) == {"predict_shift": 0}
+                                     current, 1000, (1, 28, 28)) == {"predict_shift": 0,
+                                                                     "vote_weight": 0.5}
+    # one measured with the copies before vote_weight became "auto" blended at 0.5
+    half = {**before, "predict_shift": "auto", "vote_weight": 0.5}
+    assert accuracy.earlier_defaults("shot", {**row, "params": conv, "defaults": half},
+                                     current, 1000, (1, 28, 28)) == {"vote_weight": 0.5}
+    # and the network on the labels alone reads no vote
+    assert accuracy.earlier_defaults("labeled-only", {**row, "params": conv, "defaults": half},
+                                     current, 1000, (1, 28, 28)) == {}
     assert accuracy.earlier_defaults("shot", {**row, "defaults": older}, current,
                                      n_train=1000) == {}  # rows of features: 0 either way
 
@@ -739,6 +748,33 @@ def test_neighbour_vote_script_measures_every_pair_from_one_fit(tmp_path, short_
         script.NEIGHBORS)
 
 
+def test_neighbour_vote_script_takes_its_grid_from_the_command_line(tmp_path, short_fits):
+    script = load_script("neighbour_vote")
+    fits, original_fit = short_fits
+    out = tmp_path / "vote.jsonl"
+    script.main(["--protocols", "wine-30", "--draws", "1", "--neighbors", "4", "10",
+                 "--weights", "0", "0.2", "0.5", "--out", str(out)])
+    (row,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(fits) == 1
+    assert row["neighbors"] == [4, 10] and row["weights"] == [0.0, 0.2, 0.5]
+    assert sorted(row["grid"]) == sorted(f"{k},{w}" for k in (4, 10) for w in (0.0, 0.2, 0.5))
+    assert row["predict_shift"] == 0  # rows of features: no translated copies
+    X_fit, y_partial, X_val, y_val, _ = importlib.import_module("_protocols").split("wine-30", 1)
+    clf = original_fit(ShotVAEClassifier(random_state=1, max_epochs=3), X_fit, y_partial)
+    for k, w in [(4, 0.2), (10, 0.2), (4, 0.5)]:
+        expected = 100.0 * np.mean(
+            clf.set_params(vote_neighbors=k, vote_weight=w).predict(X_val) != y_val)
+        assert row["grid"][f"{k},{w}"] == pytest.approx(expected)
+    for k in (4, 10):  # a share of 0 is the network alone
+        assert row["grid"][f"{k},0.0"] == pytest.approx(row["network"])
+    script.main(["--summary", "--out", str(out)])
+    lines = out.with_suffix(".md").read_text().splitlines()
+    assert "| k | w = 0.0 | w = 0.2 | w = 0.5 |" in lines
+    assert "translated copies" not in lines[0]  # rows of features: q(y|x) as given
+    rows = [line for line in lines if line.startswith(("| 4 ", "| 10 "))]
+    assert [row.split("|")[1].strip() for row in rows] == ["4", "10"]
+
+
 def one_draw_row(name, tmp_path, short_fits):
     """``(script, row, unpatched fit, rows file)`` of script ``name`` run on one draw of
     300 digits, after checking that the row came from one fit."""
@@ -768,7 +804,8 @@ def test_vote_components_script_measures_the_estimators_vote_in_each_space(tmp_p
         100.0 * np.mean(clf.set_params(vote_neighbors=0).predict(X_val) != y_val))
     assert row["spaces"]["latent z"]["dimensions"] == clf.latent_dim
     # the cosine spaces against scikit-learn's cosine neighbours, blended as predict_proba does
-    k, w = ShotVAEClassifier().vote_neighbors, ShotVAEClassifier().vote_weight
+    k, w = ShotVAEClassifier().vote_neighbors, clf._resolved_vote_weight()
+    assert w == 0.5  # "auto" on untranslated digits
     network = clf.set_params(vote_neighbors=0).predict_proba(X_val)
     for name, origin in (("cosine", 0.0), ("centred cosine", X_fit.mean(axis=0))):
         search = NearestNeighbors(n_neighbors=k, metric="cosine").fit(X_fit - origin)
@@ -796,7 +833,7 @@ def test_vote_rules_script_measures_each_rule_against_scikit_learns_neighbours(t
     X_fit, y_partial, X_val, y_val, _ = importlib.import_module("_protocols").split(
         "digits300-50", 1)
     clf = original_fit(ShotVAEClassifier(random_state=1, max_epochs=3), X_fit, y_partial)
-    k, w = clf.vote_neighbors, clf.vote_weight
+    k, w = clf.vote_neighbors, clf._resolved_vote_weight()
 
     def error(vote):
         proba = (1 - w) * clf.set_params(vote_neighbors=0).predict_proba(X_val) + w * vote
@@ -1189,7 +1226,8 @@ def test_test_time_translation_script_averages_over_the_estimators_offsets(
     # the estimator's predict_shift at the fit is the "vote averaged too" of its offsets
     for shift, name in [(0, "none"), (1, "grid9"), (2, "grid25")]:
         clf = original_fit(ShotVAEClassifier(random_state=1, max_epochs=3, input_shape=(1, 28, 28),
-                                             predict_shift=shift), X_fit, y_partial)
+                                             predict_shift=shift, vote_weight=row["vote_weight"]),
+                           X_fit, y_partial)
         assert clf.backbone_ != "mlp" and clf.augmentation_ == "translate-encoder"
         assert row["offsets"][name]["vote averaged too"] == pytest.approx(error(clf))
         assert row["offsets"][name]["network"] == pytest.approx(

@@ -10,7 +10,7 @@ from sklearn.base import clone
 
 import skshot
 from skshot import ShotVAEClassifier
-from skshot.classifier import AUTO_PREDICT_SHIFT
+from skshot.classifier import AUTO_PREDICT_SHIFT, AUTO_VOTE_WEIGHT, AUTO_VOTE_WEIGHT_SHIFTED
 
 IMAGE_FAST = {**FAST, "max_epochs": 2, "batch_size_unlabeled": 32, "batch_size_labeled": 16,
               "latent_dim": 3, "backbone": "conv-mlp"}
@@ -71,9 +71,21 @@ def test_log_proba_predict_and_the_vote_read_the_averaged_distributions(images, 
     flat = torch.from_numpy(np.ascontiguousarray(X.reshape(len(X), -1), dtype=np.float32))
     nearest = skshot.voting.nearest_samples(flat, flat, fitted.vote_neighbors)
     vote = skshot.voting.neighbour_vote(torch.from_numpy(fitted.label_distributions_), nearest)
-    blended = (1 - fitted.vote_weight) * copies_mean(fitted, X, 1) \
-        + fitted.vote_weight * vote.numpy()
+    # vote_weight="auto" gives the vote a share of 0.4 where q(y|x) is averaged over copies
+    assert fitted.vote_weight == "auto" and AUTO_VOTE_WEIGHT_SHIFTED == 0.4
+    blended = 0.6 * copies_mean(fitted, X, 1) + 0.4 * vote.numpy()
     np.testing.assert_allclose(proba, blended, rtol=1e-6, atol=1e-9)
+    # read as given, the vote's share is one half again
+    assert AUTO_VOTE_WEIGHT == 0.5
+    as_given = copy.deepcopy(fitted).set_params(predict_shift=0)
+    np.testing.assert_allclose(as_given.predict_proba(X),
+                               0.5 * copies_mean(fitted, X, 0) + 0.5 * vote.numpy(),
+                               rtol=1e-6, atol=1e-9)
+    # and a share the user gives is kept
+    given = copy.deepcopy(fitted).set_params(vote_weight=0.8)
+    np.testing.assert_allclose(given.predict_proba(X),
+                               0.2 * copies_mean(fitted, X, 1) + 0.8 * vote.numpy(),
+                               rtol=1e-6, atol=1e-9)
 
 
 def test_unlabeled_training_rows_of_label_distributions_are_averaged_too(images, fitted):

@@ -48,6 +48,16 @@ def test_predict_proba_is_the_mean_of_the_network_and_the_neighbours_vote(data, 
                                       model.classes_[np.argmax(expected, axis=1)])
 
 
+def test_auto_gives_the_vote_one_half_of_the_prediction_of_rows_of_features(data, fitted):
+    X, *_ = data
+    assert fitted.vote_weight == "auto" and fitted.augmentation_ is None
+    half = copy.deepcopy(fitted).set_params(vote_weight=0.5)
+    np.testing.assert_array_equal(fitted.predict_proba(X), half.predict_proba(X))
+    np.testing.assert_array_equal(fitted.predict_log_proba(X), half.predict_log_proba(X))
+    assert np.abs(fitted.predict_proba(X)
+                  - copy.deepcopy(fitted).set_params(vote_weight=0.4).predict_proba(X)).max() > 0
+
+
 def test_the_vote_corrects_the_network_where_the_neighbours_agree(data):
     # a network barely trained on 5 labels per class errs on many blobs; 15 neighbours'
     # labels outvote many of its mistakes

@@ -177,6 +177,7 @@ def test_translate_encoder_reconstructs_the_images_as_given(digit_images, monkey
     ({"vote_neighbors": "auto"}, "vote_neighbors"),
     ({"vote_weight": 1.5}, "vote_weight"),
     ({"vote_weight": -0.1}, "vote_weight"),
+    ({"vote_weight": "half"}, "vote_weight"),
 ])
 def test_bad_lever_parameters_are_refused(digits, params, message):
     X, y = digits
