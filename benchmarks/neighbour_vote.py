@@ -24,7 +24,6 @@ Usage::
         --weights 0 0.1 0.2 0.3 0.4 0.5 --out benchmarks/results/neighbour_vote-translated.jsonl
 """
 
-import json
 import sys
 from pathlib import Path
 
@@ -74,8 +73,8 @@ def measure(protocol, draw, neighbors=tuple(NEIGHBORS), weights=tuple(WEIGHTS)):
 
 
 def write_summary(path, out):
-    rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
-    copies = any(row.get("predict_shift", 0) > 0 for row in rows)
+    protocols = list(draws_by_protocol(path))
+    copies = any(row.get("predict_shift", 0) > 0 for _, own, _, _ in protocols for row in own)
     default = RESULTS / "neighbour_vote.jsonl"
     out_option = "" if Path(path).resolve() == default.resolve() else (
         f" --out benchmarks/results/{Path(path).name}")
@@ -93,7 +92,7 @@ def write_summary(path, out):
            "each image's translated copies (`predict_shift=\"auto\"`), in the network's "
            "prediction and in the unlabeled rows of `label_distributions_`." if copies
            else "")), ""]
-    for protocol, own, network, described in draws_by_protocol(path):
+    for protocol, own, network, described in protocols:
         neighbors = own[0].get("neighbors", NEIGHBORS)  # rows before --neighbors: the grid's
         weights = own[0].get("weights", WEIGHTS)
         lines += [f"## {protocol}", "", described, "",

@@ -1534,7 +1534,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
     def _resolved_vote_weight(self):
         """``vote_weight``, or for ``"auto"`` :data:`AUTO_VOTE_WEIGHT_SHIFTED` where the class
         distributions are averaged over translated copies and :data:`AUTO_VOTE_WEIGHT` else."""
-        if isinstance(self.vote_weight, str) and self.vote_weight == "auto":
+        if self.vote_weight == "auto":
             return self._auto_vote_weight(self._resolved_predict_shift())
         return self.vote_weight
 
