@@ -55,18 +55,21 @@ pixels, without translation and in float32: the defaults for images before 2026-
 ``"labeled-only+mlp"``, the same network trained on the labels alone; ``"shot+conv-mlp"``,
 ``"shot-3x+conv-mlp"`` and ``"labeled-only+conv-mlp"``, the same with the ``"conv-mlp"``
 backbone (``backbone="conv-mlp"``: convolutions with 16 and 32 channels and the MLP's
-decoder, translated for the encoder), the option for images on a CPU without bfloat16
-instructions; ``"shot+conv-mlp-beta10-0.75x"`` and ``"shot-3x+conv-mlp-beta10-0.75x"``, that
+decoder, translated for the encoder), the option for images on a CPU without AMX;
+``"shot+conv-mlp-beta10-0.75x"`` and ``"shot-3x+conv-mlp-beta10-0.75x"``, that
 backbone with ``beta=10`` (the default is 6) at three quarters of the default length (26
-epochs on 60 000 images) and three times that, the candidate for such a CPU's images.
+epochs on 60 000 images) and three times that, such a CPU's defaults for images since
+2026-12-07.
 
 Fashion-MNIST's images reach every ``ShotVAEClassifier`` method as 28x28 images
-(``input_shape=(1, 28, 28)``), so that on a GPU or a CPU with bfloat16 instructions
-the defaults read them with the ``"conv"`` backbone, translated for the encoder,
-under bfloat16 (``backbone``, ``augmentation`` and ``mixed_precision`` ``"auto"``);
-the rows of ``results/accuracy.md`` were measured so, on such a CPU. On a CPU
-without bfloat16 instructions ``"auto"`` resolves to the ``"mlp"`` backbone, which
-the ``+mlp`` methods measure on every machine.
+(``input_shape=(1, 28, 28)``), so that on a GPU or a CPU with AMX (bfloat16 matrix
+units) the defaults read them with the ``"conv"`` backbone, translated for the
+encoder, under bfloat16 (``backbone``, ``augmentation`` and ``mixed_precision``
+``"auto"``); the rows ``shot``, ``shot-3x``, ``m2``, ``smooth-elbo`` and
+``labeled-only`` of ``results/accuracy.md`` were measured so, on such a CPU. On a CPU
+without AMX ``"auto"`` resolves to the ``"conv-mlp"`` backbone in float32, which the
+``+conv-mlp`` methods measure on every machine, and the ``+mlp`` methods measure the
+``"mlp"`` backbone.
 
 Hyperparameters: for each protocol and method, the candidates of
 ``CANDIDATES`` are compared on a validation split carved from the training
@@ -286,8 +289,8 @@ def earlier_defaults(method, row, current, n_train=None, input_shape=None):
     images' shape (None for rows of features), a recorded value equal to
     what an ``"auto"`` default resolves to there, with the method's own
     parameters, has not changed. The image defaults resolve as on the CPU
-    that measured the row (``measured["cpu_bf16"]``), and as on a CPU with
-    bfloat16 instructions for a row without that record (the CPU of the
+    that measured the row (``measured["cpu_bf16"]``: AMX), and as on a CPU with
+    AMX for a row without that record (the CPU of the
     table's Fashion-MNIST defaults; the rows without it that a CPU without
     them measured set the backbone themselves).
     """
@@ -499,13 +502,14 @@ def _setting(method, row, current, n_train, input_shape):
 def _measured(row):
     """``"date, N thread(s)"`` of a row, or "–" for a row without the record.
 
-    A row measured on a CPU without bfloat16 instructions says so: there the
-    ``"auto"`` defaults read images with the MLP, in float32.
+    A row measured on a CPU without AMX (``measured["cpu_bf16"]`` False) says
+    so: there the ``"auto"`` defaults read images with ``"conv-mlp"``, in
+    float32.
     """
     measured = row.get("measured")
     if not measured:
         return "–"
-    cpu = ", CPU without bfloat16" if measured.get("cpu_bf16") is False else ""
+    cpu = ", CPU without AMX" if measured.get("cpu_bf16") is False else ""
     return f"{measured['date']}, {measured['threads']} thread(s){cpu}"
 
 

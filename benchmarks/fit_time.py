@@ -33,6 +33,8 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+
 sys.path.insert(0, str(Path(__file__).parent))
 from _protocols import threads
 
@@ -94,7 +96,8 @@ def main(argv=None):
     clf, seconds, refreshes = timed_fit(X, y, args.params)
     epochs = [float(d) for d in clf.net_.history[:, "dur"]]
     result = {"date": time.strftime("%Y-%m-%d"), "machine": platform.platform(),
-              "cpu": cpu_name(), "cpu_bf16": has_fast_bf16("cpu"), "params": args.params,
+              "cpu": cpu_name(), "cpu_bf16": has_fast_bf16("cpu"),
+              "cpu_avx512_bf16": avx512_bf16(), "params": args.params,
               "threads": n_threads, "n_samples": len(X), "epochs": len(epochs),
               "steps_per_epoch": int(clf.net_.history[-1, "train_batch_count"]),
               "fit_seconds": seconds, "epoch_seconds": epochs, "refresh_seconds": refreshes,
@@ -104,8 +107,13 @@ def main(argv=None):
     write_table(result, args.out.with_suffix(".md"))
 
 
+def avx512_bf16():
+    """Whether this CPU has AVX-512 BF16 (bfloat16 dot products, without AMX's tiles)."""
+    return bool(getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)())
+
+
 def cpu_bf16(result):
-    """Whether the run's CPU had bfloat16 instructions; None where its record does not say.
+    """Whether the run's CPU computed bfloat16 fast (AMX); None where its record does not say.
 
     Records from before the field existed say it through ``mixed_precision``:
     ``"auto"`` chose ``"bf16"`` only on such a CPU.
@@ -119,8 +127,7 @@ def title(result):
     """The table's heading: what was timed, and on which kind of CPU."""
     what = f"a fit with `{json.dumps(result['params'])}`" if result.get("params") \
         else "a default fit"
-    cpu = {True: ", a CPU with bfloat16 instructions",
-           False: ", a CPU without bfloat16 instructions"}.get(cpu_bf16(result), "")
+    cpu = {True: ", a CPU with AMX", False: ", a CPU without AMX"}.get(cpu_bf16(result), "")
     return f"# The time of {what} on {result['n_samples']} images{cpu}"
 
 
@@ -132,8 +139,10 @@ def write_table(result, out):
     given = f" and `{json.dumps(result['params'])}`" if result.get("params") else ""
     cpu = ""
     if "cpu" in result:
-        bf16 = "with" if cpu_bf16(result) else "without"
-        cpu = f"{result['cpu']} ({bf16} bfloat16 instructions), "
+        features = ("with AMX" if cpu_bf16(result) else
+                    "with AVX-512 BF16, without AMX" if result.get("cpu_avx512_bf16") else
+                    "without AMX")
+        cpu = f"{result['cpu']} ({features}), "
     lines = [
         title(result), "",
         (f"Written by `python benchmarks/fit_time.py` on {result['date']}, {result['machine']}, "
@@ -149,8 +158,9 @@ def write_table(result, out):
         (f"| the training epochs (median {sorted(epochs)[len(epochs) // 2]:.1f} s) | "
          f"{sum(epochs):.0f} | {100 * sum(epochs) / seconds:.0f} % |"),
         (f"| {len(refreshes)} label-propagation refreshes (each "
-         f"{min(refreshes, default=0):.1f}–{max(refreshes, default=0):.1f} s) | "
-         f"{sum(refreshes):.0f} | {100 * sum(refreshes) / seconds:.0f} % |"),
+         f"{min(refreshes):.1f}–{max(refreshes):.1f} s) | "
+         if refreshes else "| no label-propagation refresh (the fit ended before the first) | ")
+        + f"{sum(refreshes):.0f} | {100 * sum(refreshes) / seconds:.0f} % |",
         f"| the rest | {rest:.0f} | {100 * rest / seconds:.0f} % |", ""]
     out.write_text("\n".join(lines))
     print("\n".join(lines))

@@ -26,13 +26,22 @@ from ``q(y|x)`` of the training images as given); and blended with the
 vote whose unlabeled training samples' rows are the averaged ``q(y|x)`` too
 (what the estimator does with ``predict_shift`` at the fit).
 
-One JSON line per fit is appended to ``results/test_time_translation.jsonl``;
-``--summary`` writes ``results/test_time_translation.md``.
+``--offsets`` measures only the sets named (``none`` always). ``--shares``
+measures the two blends again with each given share of the vote
+(``vote_weight``) besides the default one, so a share can be chosen together
+with the offsets from the same fits.
+
+One JSON line per fit is appended to ``results/test_time_translation.jsonl``
+(``--out`` another file; the rows measured since ``--shares`` name the
+backbone and the precision the defaults resolved to on the machine that ran
+them); ``--summary`` writes its ``.md``.
 
 Usage::
 
     python benchmarks/test_time_translation.py --protocols fmnist-100 --draws 0 1 2
     python benchmarks/test_time_translation.py --summary
+    python benchmarks/test_time_translation.py --protocols fmnist-1000 --shares 0.3 0.4 0.5 \
+        --out benchmarks/results/test_time_translation-conv.jsonl
 """
 
 import sys
@@ -70,9 +79,16 @@ def averaged_proba(clf, X, offsets):
     return total / len(offsets)
 
 
-def measure(protocol, draw):
-    """Each offset set's validation error (%), three ways, and its prediction time."""
+def measure(protocol, draw, shares=(), offsets=tuple(OFFSETS)):
+    """Each offset set's validation error (%), three ways, and its prediction time.
+
+    With ``shares``, ``row["shares"][str(w)][offsets][way]`` is the error of
+    the two blends with the vote's share ``w``; ``offsets`` names the sets
+    of :data:`OFFSETS` measured (``"none"`` always).
+    """
     clf, X_fit, X_val, error, _, row = fit_for_vote(protocol, draw, predict_shift=0)
+    row.update(backbone=clf.backbone_, mixed_precision=clf.mixed_precision_,
+               max_epochs=clf.max_epochs_, beta=clf.beta_)
     labeled = torch.from_numpy(split(protocol, draw)[1] != -1)
     references = torch.from_numpy(np.ascontiguousarray(X_fit.reshape(len(X_fit), -1)))
     queries = torch.from_numpy(np.ascontiguousarray(X_val.reshape(len(X_val), -1)))
@@ -80,18 +96,20 @@ def measure(protocol, draw):
     fitted = torch.from_numpy(clf.label_distributions_)
     weight = row["vote_weight"]  # the share the defaults give with predict_shift=0
     row["offsets"], row["seconds"] = {}, {}
-    for name, offsets in OFFSETS.items():
+    if shares:
+        row["shares"] = {str(w): {} for w in shares}
+    for name in ["none"] + [name for name in offsets if name != "none"]:
         start = time.perf_counter()
-        proba = averaged_proba(clf, X_val, offsets)
+        proba = averaged_proba(clf, X_val, OFFSETS[name])
         row["seconds"][name] = time.perf_counter() - start
-        own = torch.where(labeled[:, None], fitted, averaged_proba(clf, X_fit, offsets))
-        row["offsets"][name] = {
-            "network": error(proba.numpy()),
-            "vote as fitted": error(voting.blend(
-                proba, voting.neighbour_vote(fitted, nearest), weight).numpy()),
-            "vote averaged too": error(voting.blend(
-                proba, voting.neighbour_vote(own, nearest), weight).numpy()),
-        }
+        own = torch.where(labeled[:, None], fitted, averaged_proba(clf, X_fit, OFFSETS[name]))
+        votes = {"vote as fitted": voting.neighbour_vote(fitted, nearest),
+                 "vote averaged too": voting.neighbour_vote(own, nearest)}
+        row["offsets"][name] = {"network": error(proba.numpy())} | {
+            way: error(voting.blend(proba, vote, weight).numpy()) for way, vote in votes.items()}
+        for w in shares:
+            row["shares"][str(w)][name] = {
+                way: error(voting.blend(proba, vote, w).numpy()) for way, vote in votes.items()}
     # no offset is the estimator's own prediction
     assert abs(row["offsets"]["none"]["vote as fitted"] - error(clf.predict_proba(X_val))) < 1e-9
     assert abs(row["offsets"]["none"]["network"] - row["network"]) < 1e-9
@@ -101,7 +119,10 @@ def measure(protocol, draw):
 def write_summary(path, out):
     lines = [
         "# Class distributions averaged over translated copies of the images", "",
-        ("Written by `python benchmarks/test_time_translation.py --summary`. Validation error "
+        ("Written by `python benchmarks/test_time_translation.py --summary"
+         + ("" if Path(path).resolve() == (RESULTS / "test_time_translation.jsonl").resolve()
+            else f" --out benchmarks/results/{Path(path).name}")
+         + "`. Validation error "
          "in % (validation splits of the training data, never a test split; mean ± sd over the "
          "label draws) of one fit per draw with the estimator's defaults, predicting with "
          "`q(y|x)` averaged over translated copies of each image: `none` (the image as given, "
@@ -116,7 +137,7 @@ def write_summary(path, out):
         lines += [f"## {protocol}", "", described, "",
                   "| offsets | " + " | ".join(WAYS) + " | seconds |",
                   "| --- | " + " | ".join("---" for _ in WAYS) + " | --- |"]
-        for name in OFFSETS:
+        for name in [name for name in OFFSETS if all(name in r["offsets"] for r in own)]:
             cells = []
             for way in WAYS:
                 errors = [r["offsets"][name][way] for r in own]
@@ -126,15 +147,46 @@ def write_summary(path, out):
             seconds = np.median([r["seconds"][name] for r in own])
             lines.append(f"| {name} | " + " | ".join(cells) + f" | {seconds:.1f} |")
         lines.append("")
+        lines += _shares_table(own)
     out.write_text("\n".join(lines))
+
+
+def _shares_table(own):
+    """Lines of the table of the vote's shares, for rows measured with ``--shares``."""
+    if not all("shares" in r for r in own):
+        return []
+    first = own[0]
+    shares = list(first["shares"])
+    base = np.array([r["offsets"]["none"]["vote as fitted"] for r in own])
+    lines = [
+        (f"The backbone `{first['backbone']}`, mixed precision `{first['mixed_precision']}`, "
+         f"{first['max_epochs']} epochs, `beta={first['beta']:g}`. The blends with each share "
+         f"`w` of the vote (`vote_weight`); in brackets, the draws on which a cell was lower / "
+         f"higher than the image as given with the vote as fitted at the share "
+         f"{first['vote_weight']:g}, the estimator's prediction with `predict_shift=0`:"), "",
+        "| offsets | way | " + " | ".join(f"w = {w}" for w in shares) + " |",
+        "| --- | --- | " + " | ".join("---" for _ in shares) + " |"]
+    for name in [name for name in OFFSETS if all(name in r["offsets"] for r in own)]:
+        for way in WAYS[1:]:
+            cells = []
+            for w in shares:
+                mean_sd, counts = error_cells([r["shares"][w][name][way] for r in own], base)
+                cells.append(f"{mean_sd} ({counts})")
+            lines.append(f"| {name} | {way} | " + " | ".join(cells) + " |")
+    return lines + [""]
 
 
 def main(argv=None):
     run_draws(__doc__.split("\n")[0], measure, write_summary,
               lambda row: "; ".join(
                   f"{name}: " + ", ".join(f"{e:.2f}" for e in row["offsets"][name].values())
-                  for name in OFFSETS),
-              RESULTS / "test_time_translation.jsonl", argv)
+                  for name in row["offsets"]),
+              RESULTS / "test_time_translation.jsonl", argv, add_options)
+
+
+def add_options(parser):
+    parser.add_argument("--shares", nargs="+", type=float, default=[])
+    parser.add_argument("--offsets", nargs="+", choices=list(OFFSETS), default=list(OFFSETS))
 
 
 if __name__ == "__main__":

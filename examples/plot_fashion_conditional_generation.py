@@ -11,7 +11,7 @@ class.
 The model is fitted on 20,000 Fashion-MNIST training images of which 50 per
 class are labeled, given as 28x28 images (``input_shape``), so the defaults read
 them with the convolutional backbone where the device trains it fast (a GPU, or a
-CPU with bfloat16 instructions) and with its cheaper variant, a convolutional
+CPU with AMX, bfloat16 matrix units) and with its cheaper variant, a convolutional
 encoder and a fully connected decoder, elsewhere. Fashion-MNIST is read
 from local files by :func:`skshot.datasets.load_fashion_mnist` (on Debian and
 Ubuntu: ``apt-get install dataset-fashion-mnist``).

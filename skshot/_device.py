@@ -22,11 +22,17 @@ def resolve_device(device):
 
 
 def has_fast_bf16(device):
-    """Whether ``device`` computes in bfloat16 natively, so that autocast to it saves time.
+    """Whether ``device`` computes bfloat16 fast, so that autocast to it saves time.
 
     A CUDA GPU with bfloat16 units (NVIDIA Ampere and later), or a CPU with
-    bfloat16 instructions (AVX-512 BF16 or AMX). A CPU without them, and
-    any other device, emulates bfloat16 or is not known to be faster with it.
+    AMX, the matrix units of recent Intel Xeons that multiply bfloat16
+    tiles. A CPU with AVX-512 BF16 alone computes bfloat16 dot products but
+    is not faster under autocast: on two cores of such a CPU (an Intel Xeon
+    whose AMX its virtual machine did not expose) two epochs of the
+    ``"conv"`` backbone over 60 000 28x28 images took 62 s under bfloat16
+    autocast against 52 s in float32, and of ``"conv-mlp"`` 21 s against
+    18 s. A CPU without AMX, and any other device, emulates bfloat16 or is
+    not known to be faster with it.
 
     Parameters
     ----------
@@ -41,7 +47,7 @@ def has_fast_bf16(device):
     if parsed.type == "cuda":
         return _cuda_bf16_supported(parsed.index, including_emulation=False)
     if parsed.type == "cpu":
-        return _cpu_has_bf16_instructions()
+        return _cpu_has_bf16_matrix_units()
     return False
 
 
@@ -53,10 +59,10 @@ def _cuda_bf16_supported(index, **kwargs):
         return torch.cuda.is_bf16_supported(**kwargs)
 
 
-def _cpu_has_bf16_instructions():
-    # torch.cpu's feature queries are private and may go: no answer means no.
-    queries = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in queries)
+def _cpu_has_bf16_matrix_units():
+    # torch.cpu's feature query is private and may go: no answer means no. It
+    # is False where the operating system does not let the process use AMX.
+    return bool(getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)())
 
 
 def check_device(device, mixed_precision=None):

@@ -25,7 +25,7 @@ Built-in backbones, by name (:data:`BACKBONES`):
     The ``"conv"`` encoder at half its channels (16 and 32), its
     convolutions in the channels-last memory layout, and the ``"mlp"``
     decoder of widths ``hidden_sizes``: convolutions for a CPU without
-    bfloat16 instructions, where a fit with ``"conv"`` takes about four
+    AMX (bfloat16 matrix units), where a fit with ``"conv"`` takes about four
     times as long as the MLP's in float32 (most of it in the decoder's
     transposed convolutions) and one with this backbone 1.6 times.
 ``"wrn-28-2"``

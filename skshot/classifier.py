@@ -70,12 +70,12 @@ AUTO_INTRUSION_STEPS = 4
 AUTO_INTRUSION_NEIGHBORS = 3
 #: ``backbone="auto"`` reads images whose height and width are at least this
 #: (and divisible by 4) with the ``"conv"`` backbone where the device trains it
-#: fast (a GPU, a CPU with bfloat16 instructions), with ``"conv-mlp"`` on other
-#: CPUs, and other samples with the ``"mlp"``.
+#: fast (a GPU, a CPU with AMX, the bfloat16 matrix units), with ``"conv-mlp"``
+#: on other CPUs, and other samples with the ``"mlp"``.
 AUTO_CONV_MIN_SIDE = 16
 #: ``max_epochs="auto"`` with the ``"conv-mlp"`` backbone: as many epochs as give
 #: this many steps (instead of :data:`AUTO_STEPS`), so that a fit on 60 000 28x28
-#: images stays within ten minutes on two cores of a CPU without bfloat16.
+#: images stays within ten minutes on two cores of a CPU without AMX.
 AUTO_STEPS_CONV_MLP = 3000
 #: ``beta="auto"``: this with the ``"conv-mlp"`` backbone, ...
 AUTO_BETA_CONV_MLP = 10.0
@@ -127,12 +127,14 @@ def _all_positive_ints(values):
 def _fast_convolutions(device, fast_bf16=None):
     """Whether ``device`` trains the ``"conv"`` backbone fast enough for ``backbone="auto"``.
 
-    Any device but a CPU, and a CPU that computes in bfloat16 natively
+    Any device but a CPU, and a CPU with AMX, which computes bfloat16 fast
     (:func:`skshot._device.has_fast_bf16`, or ``fast_bf16`` where given). A
-    CPU without bfloat16 instructions trains it in float32 about five times
-    as slowly as the ``"mlp"`` backbone: on two cores of an AVX2 CPU 45.7 s
-    an epoch over 60 000 28x28 images against 9.0 s, so about 28 minutes for
-    a default fit.
+    CPU without AMX trains it about five to seven times as slowly as the
+    ``"mlp"`` backbone: on two cores of an AVX2 CPU 45.7 s an epoch over
+    60 000 28x28 images in float32 against 9.0 s, so about 28 minutes for a
+    default fit; on two cores of a CPU with AVX-512 BF16 but no AMX two
+    epochs took 52 s in float32 and 62 s under bfloat16 autocast, against
+    9 s.
     """
     if torch.device(resolve_device(device)).type != "cpu":
         return True
@@ -215,16 +217,20 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         The encoder and decoder networks (:mod:`skshot.backbones`).
         ``"auto"`` reads images (4-D ``X`` or ``input_shape``) whose height
         and width are at least 16 pixels and divisible by 4 with ``"conv"``
-        where the device trains it fast: a GPU, or a CPU with bfloat16
-        instructions (AVX-512 BF16 or AMX); on a CPU without them with
-        ``"conv-mlp"``. Everything else, smaller images and rows of
+        where the device trains it fast: a GPU, or a CPU with AMX (the
+        bfloat16 matrix units of recent Intel Xeons); on a CPU without AMX
+        with ``"conv-mlp"``, also where it has AVX-512 BF16: on two cores of
+        such a CPU two epochs of ``"conv"`` over 60 000 images took 62 s
+        under bfloat16 autocast and 52 s in float32, so about 19 and 16
+        minutes for a default fit, against 18 s for ``"conv-mlp"``, whose
+        default fit took 275 s there. Everything else, smaller images and rows of
         features, goes to ``"mlp"`` (the fitted attribute ``backbone_`` says
         which, and a loaded model keeps it on any machine). On Fashion-MNIST's
         test split (60 000 images, three seeds) ``"conv"``, with
         ``augmentation`` and ``mixed_precision`` ``"auto"``, gave 14.2 % error
         against 16.4 % for ``"mlp"`` with 100 labels per class and 24.4 %
         against 25.0 % with 10, in 471 s a fit on two cores of a CPU with
-        bfloat16 instructions; on two cores of a CPU without them (an AVX2
+        AMX; on two cores of a CPU without it (an AVX2
         AMD EPYC) it trained in float32 five times as slowly as the MLP
         (45.7 s an epoch against 9.0 s, about 28 minutes a fit on those
         images). ``"conv-mlp"`` leaves out the transposed convolutions that
@@ -635,7 +641,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         (91 % and 95 %); with 10 labels per class 24.7 % (``"translate"``
         24.8 %, the MLP 25.5 %), samples recognised 93 % and 95 % of the
         time: hence ``"auto"``. With ``mixed_precision="bf16"`` on a CPU
-        with bfloat16 instructions it fitted 60 000 images in 433 to 480 s
+        with AMX it fitted 60 000 images in 433 to 480 s
         on two cores and gave 14.2 % against 16.4 % for the MLP without
         translation on the test split with 100 labels per class, 24.4 %
         against 25.0 % with 10 (three seeds). With the ``"mlp"`` backbone
@@ -685,7 +691,7 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         images (225 s with two CPU threads, ``benchmarks/fit_time.py``). The
         ``"conv-mlp"`` backbone, whose steps cost about twice the MLP's on a
         CPU, trains for about 3 000 steps (26 epochs on 60 000 images, 547 s
-        on two cores of a CPU without bfloat16 instructions against 695 s for
+        on two cores of a CPU without AMX against 695 s for
         34; on validation with ``beta=6`` 24.7 % and 15.0 % against 24.3 % and
         14.6 % for 41 epochs on 50 000 images with 10 and 100 labels per
         class, three label draws; with ``beta=10`` on the test split, three
@@ -789,18 +795,20 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         weights and the optimizer stay in float32. None computes in float32.
         ``fit`` raises a ``ValueError`` if the device lacks bfloat16 support
         (on CUDA, :func:`torch.cuda.is_bf16_supported`); the CPU has it. A
-        CPU with bfloat16 instructions (AVX-512 BF16, AMX) runs it faster
-        too: on two such cores ``backbone="conv",
+        CPU with AMX (bfloat16 matrix units) runs it faster too: on two such
+        cores ``backbone="conv",
         augmentation="translate-encoder"`` fitted 50 000 Fashion-MNIST
         images in 451 to 455 s against 727 to 794 s in float32, with the same
         validation error (13.9 % against 13.8 % over three label draws with
         100 labels per class) and samples recognised as their class as often
-        (92 % and 94 %); see :ref:`recipe`. A CPU without them emulates
-        bfloat16, and the fit is slower than in float32. ``"auto"`` means
+        (92 % and 94 %); see :ref:`recipe`. A CPU without AMX is slower
+        with it than in float32, even with AVX-512 BF16's bfloat16 dot
+        products: there two epochs of ``"conv"`` over 60 000 images took
+        62 s against 52 s, of ``"conv-mlp"`` 21 s against 18 s. ``"auto"`` means
         ``"bf16"`` for the convolutional backbones (``"conv"``,
         ``"conv-mlp"``, ``"wrn-28-2"``) on a device that computes in
-        bfloat16 natively (a CUDA GPU with bfloat16 units, a CPU with
-        AVX-512 BF16 or AMX) and None otherwise, so the same fit can differ between machines by
+        bfloat16 fast (a CUDA GPU with bfloat16 units, a CPU with AMX) and
+        None otherwise, so the same fit can differ between machines by
         bfloat16's rounding; the MLP stays in float32 everywhere. The fitted
         attribute ``mixed_precision_`` says which; pass None for float32
         everywhere.

@@ -84,7 +84,7 @@ def test_accuracy_script_writes_its_tables(tiny_fashion, tmp_path, monkeypatch):
             if voting:
                 assert len(row["network_errors"]) == seeds
     table = (tmp_path / "results" / "accuracy-quick.md").read_text()
-    cpu = "" if has_fast_bf16("cpu") else ", CPU without bfloat16"
+    cpu = "" if has_fast_bf16("cpu") else ", CPU without AMX"
     assert f"| {results['date']}, {torch.get_num_threads()} thread(s){cpu} |" in table
     assert table.count("| fmnist-100 | ") >= len(accuracy.METHODS)
     assert "How the settings were chosen" in table
@@ -326,7 +326,7 @@ def test_accuracy_table_says_which_rows_a_cpu_without_bfloat16_measured():
     row["measured"]["cpu_bf16"] = True
     assert accuracy._measured(row) == "2026-12-06, 2 thread(s)"
     row["measured"]["cpu_bf16"] = False
-    assert accuracy._measured(row) == "2026-12-06, 2 thread(s), CPU without bfloat16"
+    assert accuracy._measured(row) == "2026-12-06, 2 thread(s), CPU without AMX"
     assert accuracy._measured({}) == "–"
 
 
@@ -878,15 +878,31 @@ def test_fit_time_script_splits_a_default_fit_into_its_parts(tiny_fashion, tmp_p
     assert sum(result["epoch_seconds"]) + sum(result["refresh_seconds"]) < result["fit_seconds"]
     table = out.with_suffix(".md").read_text()
     assert "| the fit |" in table and "| 1 label-propagation refreshes" in table
-    # the CPU is named, with whether it has bfloat16 instructions ("auto" depends on them)
+    # the CPU is named, with whether it has AMX ("auto" depends on it) and AVX-512 BF16
     assert result["cpu"] and isinstance(result["cpu_bf16"], bool) and result["params"] == {}
-    assert result["cpu"] in table and "bfloat16 instructions" in table
+    assert isinstance(result["cpu_avx512_bf16"], bool)
+    assert result["cpu"] in table and "AMX)" in table
+
+
+def test_fit_time_table_of_a_fit_that_ended_before_the_first_refresh(tmp_path):
+    script = load_script("fit_time")
+    record = {"date": "2026-12-07", "machine": "m", "cpu": "c", "cpu_bf16": False,
+              "cpu_avx512_bf16": False, "params": {"max_epochs": 2}, "threads": 2,
+              "n_samples": 60000, "epochs": 2, "steps_per_epoch": 118, "fit_seconds": 30.0,
+              "epoch_seconds": [10.0, 8.0], "refresh_seconds": [], "backbone": "mlp",
+              "augmentation": None, "mixed_precision": None}
+    script.write_table(record, tmp_path / "t.md")
+    table = (tmp_path / "t.md").read_text()
+    assert "| no label-propagation refresh (the fit ended before the first) | 0 | 0 % |" in table
+    assert "| the rest | 12 | 40 % |" in table and "c (without AMX)" in table
 
 
 def test_fit_time_script_times_parameters_other_than_the_defaults(tiny_fashion, tmp_path,
                                                                   short_fits, monkeypatch):
     monkeypatch.setattr("skshot.classifier.has_fast_bf16", lambda device: False)
     script = load_script("fit_time")
+    monkeypatch.setattr(script, "has_fast_bf16", lambda device: False)
+    monkeypatch.setattr(script, "avx512_bf16", lambda: True)
     out = tmp_path / "fit_time-conv.json"
     script.main(["--n-samples", "200", "--out", str(out), "--params",
                  '{"backbone": "conv", "mixed_precision": null}'])
@@ -896,8 +912,8 @@ def test_fit_time_script_times_parameters_other_than_the_defaults(tiny_fashion, 
         ("conv", "translate-encoder", None)
     table = out.with_suffix(".md").read_text()
     assert table.startswith('# The time of a fit with `{"backbone": "conv", "mixed_precision": '
-                            'null}` on 200 images, a CPU without bfloat16 instructions\n')
-    assert "it ran `backbone='conv'`" in table
+                            'null}` on 200 images, a CPU without AMX\n')
+    assert "(with AVX-512 BF16, without AMX)" in table and "it ran `backbone='conv'`" in table
     # the table is written again from the record alone
     out.with_suffix(".md").unlink()
     script.main(["--out", str(out), "--summary"])
@@ -1215,9 +1231,12 @@ def test_test_time_translation_script_averages_over_the_estimators_offsets(
     monkeypatch.setattr(protocols, "_FMNIST", {})
     fits, original_fit = short_fits
     out = tmp_path / "tta.jsonl"
-    script.main(["--protocols", "fmnist2k-100", "--draws", "1", "--out", str(out)])
+    script.main(["--protocols", "fmnist2k-100", "--draws", "1", "--out", str(out),
+                 "--shares", "0.25", "0.4"])
     (row,) = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(fits) == 1 and list(row["offsets"]) == list(script.OFFSETS)
+    assert list(row["shares"]) == ["0.25", "0.4"]
+    assert row["backbone"] != "mlp" and row["max_epochs"] == 3
     X_fit, y_partial, X_val, y_val, _ = protocols.split("fmnist2k-100", 1)
 
     def error(clf):
@@ -1230,8 +1249,12 @@ def test_test_time_translation_script_averages_over_the_estimators_offsets(
                            X_fit, y_partial)
         assert clf.backbone_ != "mlp" and clf.augmentation_ == "translate-encoder"
         assert row["offsets"][name]["vote averaged too"] == pytest.approx(error(clf))
+        for share in ["0.25", "0.4"]:  # the vote's share changes only the blend
+            assert row["shares"][share][name]["vote averaged too"] == pytest.approx(
+                error(clf.set_params(vote_weight=float(share))))
         assert row["offsets"][name]["network"] == pytest.approx(
             error(clf.set_params(vote_neighbors=0)))
     script.main(["--summary", "--out", str(out)])
     summary = out.with_suffix(".md").read_text()
     assert "## fmnist2k-100" in summary and "| grid9 |" in summary
+    assert "| grid9 | vote averaged too |" in summary and "w = 0.4" in summary
