@@ -59,7 +59,8 @@ decoder, translated for the encoder), the option for images on a CPU without AMX
 ``"shot+conv-mlp-beta10-0.75x"`` and ``"shot-3x+conv-mlp-beta10-0.75x"``, that
 backbone with ``beta=10`` (the default is 6) at three quarters of the default length (26
 epochs on 60 000 images) and three times that, such a CPU's defaults for images since
-2026-12-07.
+2026-12-07; ``"m2+conv-mlp-beta10-0.75x"`` and ``"smooth-elbo+conv-mlp-beta10-0.75x"``, the
+ablation's objectives with those defaults.
 
 Fashion-MNIST's images reach every ``ShotVAEClassifier`` method as 28x28 images
 (``input_shape=(1, 28, 28)``), so that on a GPU or a CPU with AMX (bfloat16 matrix
@@ -131,7 +132,9 @@ VAE_METHODS = {"m2": "m2", "smooth-elbo": "smooth-elbo", "shot": "shot",
                "shot-3x+mlp": "shot", "labeled-only+mlp": "supervised",
                "shot+conv-mlp": "shot", "shot-3x+conv-mlp": "shot",
                "labeled-only+conv-mlp": "supervised", "shot+conv-mlp-beta10-0.75x": "shot",
-               "shot-3x+conv-mlp-beta10-0.75x": "shot"}
+               "shot-3x+conv-mlp-beta10-0.75x": "shot",
+               "m2+conv-mlp-beta10-0.75x": "m2",
+               "smooth-elbo+conv-mlp-beta10-0.75x": "smooth-elbo"}
 #: How many times its base length (the default, or ``BASE_LENGTH``'s share of it) each VAE
 #: method trains.
 LENGTH_FACTOR = {"shot-3x": 3, "shot-3x+early-stopping": 3, "shot-3x+weight-decay": 3,
@@ -139,7 +142,8 @@ LENGTH_FACTOR = {"shot-3x": 3, "shot-3x+early-stopping": 3, "shot-3x+weight-deca
 #: The share of the length of about 4 000 steps (``max_epochs="auto"`` of the ``"mlp"``
 #: backbone, rounded up to whole epochs) that a VAE method takes as its own length before
 #: ``LENGTH_FACTOR``.
-BASE_LENGTH = {"shot+conv-mlp-beta10-0.75x": 0.75, "shot-3x+conv-mlp-beta10-0.75x": 0.75}
+BASE_LENGTH = {"shot+conv-mlp-beta10-0.75x": 0.75, "shot-3x+conv-mlp-beta10-0.75x": 0.75,
+               "m2+conv-mlp-beta10-0.75x": 0.75, "smooth-elbo+conv-mlp-beta10-0.75x": 0.75}
 #: Parameters that a VAE method sets on top of the defaults and of its candidates.
 METHOD_PARAMS = {"shot+propagation": {"propagation_weight": 1.0},
                  "shot+early-stopping": {"early_stopping": True},
@@ -163,7 +167,9 @@ METHOD_PARAMS = {"shot+propagation": {"propagation_weight": 1.0},
                  "shot-3x+conv-mlp": {"backbone": "conv-mlp"},
                  "labeled-only+conv-mlp": {"vote_neighbors": 0, "backbone": "conv-mlp"},
                  "shot+conv-mlp-beta10-0.75x": {"backbone": "conv-mlp", "beta": 10.0},
-                 "shot-3x+conv-mlp-beta10-0.75x": {"backbone": "conv-mlp", "beta": 10.0}}
+                 "shot-3x+conv-mlp-beta10-0.75x": {"backbone": "conv-mlp", "beta": 10.0},
+                 "m2+conv-mlp-beta10-0.75x": {"backbone": "conv-mlp", "beta": 10.0},
+                 "smooth-elbo+conv-mlp-beta10-0.75x": {"backbone": "conv-mlp", "beta": 10.0}}
 #: Methods measured only when ``--methods`` names them (options, not defaults).
 OPTIONAL_METHODS = ["shot+propagation", "shot+early-stopping", "shot-3x+early-stopping",
                     "shot+input-graph", "shot+input-graph-w1", "shot+weight-decay",
@@ -171,7 +177,8 @@ OPTIONAL_METHODS = ["shot+propagation", "shot+early-stopping", "shot-3x+early-st
                     "shot+vote-axes64", "shot+small-images", "shot+small-images+eps0.1",
                     "shot+mlp", "shot-3x+mlp", "labeled-only+mlp",
                     "shot+conv-mlp", "shot-3x+conv-mlp", "labeled-only+conv-mlp",
-                    "shot+conv-mlp-beta10-0.75x", "shot-3x+conv-mlp-beta10-0.75x"]
+                    "shot+conv-mlp-beta10-0.75x", "shot-3x+conv-mlp-beta10-0.75x",
+                    "m2+conv-mlp-beta10-0.75x", "smooth-elbo+conv-mlp-beta10-0.75x"]
 #: Data sets of images, with the shape that the ``ShotVAEClassifier`` methods receive as
 #: ``input_shape`` (the others read rows of features).
 IMAGE_SHAPES = {"fmnist": (1, 28, 28)}

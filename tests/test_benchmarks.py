@@ -258,6 +258,11 @@ def test_accuracy_script_trains_the_shorter_conv_mlp_candidate_three_quarters_as
     assert longer.max_epochs == 3 * shorter.max_epochs
     assert accuracy.make_model("shot+conv-mlp-beta10-0.75x", "fmnist", {}, 10, 0, 60000) \
         .max_epochs == 8
+    # the ablation's objectives with the same defaults
+    for objective in ("m2", "smooth-elbo"):
+        ablation = accuracy.make_model(f"{objective}+conv-mlp-beta10-0.75x", "fmnist", {},
+                                       "auto", 0, 60000)
+        assert ablation.get_params() == {**shorter.get_params(), "objective": objective}
     # their rows name no earlier max_epochs: they set their own length
     current = accuracy.estimator_defaults()
     row = {"errors": [10.0], "fit_seconds": [1.0], "validation_errors": {}, "params": {},
