@@ -795,8 +795,8 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         weights and the optimizer stay in float32. None computes in float32.
         ``fit`` raises a ``ValueError`` if the device lacks bfloat16 support
         (on CUDA, :func:`torch.cuda.is_bf16_supported`); the CPU has it. A
-        CPU with AMX (bfloat16 matrix units) runs it faster too: on two such
-        cores ``backbone="conv",
+        CPU with AMX (bfloat16 matrix units) runs it faster too: on two
+        cores of a CPU that most likely had it ``backbone="conv",
         augmentation="translate-encoder"`` fitted 50 000 Fashion-MNIST
         images in 451 to 455 s against 727 to 794 s in float32, with the same
         validation error (13.9 % against 13.8 % over three label draws with
