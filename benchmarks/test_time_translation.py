@@ -137,7 +137,7 @@ def write_summary(path, out):
         lines += [f"## {protocol}", "", described, "",
                   "| offsets | " + " | ".join(WAYS) + " | seconds |",
                   "| --- | " + " | ".join("---" for _ in WAYS) + " | --- |"]
-        for name in [name for name in OFFSETS if all(name in r["offsets"] for r in own)]:
+        for name in _measured_offsets(own):
             cells = []
             for way in WAYS:
                 errors = [r["offsets"][name][way] for r in own]
@@ -149,6 +149,11 @@ def write_summary(path, out):
         lines.append("")
         lines += _shares_table(own)
     out.write_text("\n".join(lines))
+
+
+def _measured_offsets(own):
+    """The names of :data:`OFFSETS` that every row of ``own`` measured, in their order."""
+    return [name for name in OFFSETS if all(name in r["offsets"] for r in own)]
 
 
 def _shares_table(own):
@@ -166,7 +171,7 @@ def _shares_table(own):
          f"{first['vote_weight']:g}, the estimator's prediction with `predict_shift=0`:"), "",
         "| offsets | way | " + " | ".join(f"w = {w}" for w in shares) + " |",
         "| --- | --- | " + " | ".join("---" for _ in shares) + " |"]
-    for name in [name for name in OFFSETS if all(name in r["offsets"] for r in own)]:
+    for name in _measured_offsets(own):
         for way in WAYS[1:]:
             cells = []
             for w in shares:
