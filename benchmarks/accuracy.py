@@ -253,9 +253,9 @@ def resolved_defaults(current, n_train, input_shape=None, fast_bf16=True):
 
     ``ot_intrusion_neighbors`` depends on the training size ``n_train``;
     ``backbone``, ``augmentation`` and ``mixed_precision`` on whether the
-    samples are images (``input_shape``) and on whether the CPU has bfloat16
-    instructions (``fast_bf16``: as on the CPU that measured the row, not on
-    the one writing the table); ``predict_shift`` on the augmentation and
+    samples are images (``input_shape``), on how many train (``n_train``) and
+    on whether the CPU has bfloat16 instructions (``fast_bf16``: as on the CPU
+    that measured the row, not on the one writing the table); ``predict_shift`` on the augmentation and
     ``vote_weight`` on ``predict_shift``;
     ``beta`` and ``max_epochs`` on the backbone
     and the training size (a row that recorded a number for ``beta`` ran
@@ -269,7 +269,8 @@ def resolved_defaults(current, n_train, input_shape=None, fast_bf16=True):
         resolved["ot_intrusion_neighbors"] = model._resolve_intrusion_neighbors(n_train)
     names = ("backbone", "augmentation", "mixed_precision")
     model = ShotVAEClassifier(**{k: current[k] for k in names if k in current})
-    settings = model._resolve_image_settings(input_shape or (1,), "cpu", fast_bf16=fast_bf16)
+    settings = model._resolve_image_settings(input_shape or (1,), "cpu", fast_bf16=fast_bf16,
+                                             n_train=n_train)
     resolved.update((k, v) for k, v in zip(names, settings) if k in current)
     backbone = settings[0]
     if current.get("predict_shift") == "auto":
@@ -328,7 +329,7 @@ def make_model(method, dataset, params, epochs, seed, n_train):
         if factor != 1 or base != 1:
             if epochs == "auto":
                 backbone = "mlp" if base != 1 else model._resolve_image_settings(
-                    IMAGE_SHAPES.get(dataset, (1,)), "cpu")[0]
+                    IMAGE_SHAPES.get(dataset, (1,)), "cpu", n_train=n_train)[0]
                 epochs = model.set_params(max_epochs="auto")._resolve_max_epochs(n_train,
                                                                                   backbone)
             epochs = factor * math.ceil(base * epochs)

@@ -216,11 +216,11 @@ def test_accuracy_script_gives_fashion_mnist_to_the_vae_methods_as_images(monkey
            "defaults": {**current, "backbone": "mlp", "augmentation": None,
                         "mixed_precision": None, "beta": 1.0},
            "measured": {"date": "2026-12-07", "threads": 2, "cpu_bf16": fast_bf16}}
-    assert accuracy.earlier_defaults("labeled-only+mlp", row, current, 1000, (1, 28, 28)) == {}
+    assert accuracy.earlier_defaults("labeled-only+mlp", row, current, 10_000, (1, 28, 28)) == {}
     # "auto" takes the conv backbone there, or on a CPU without bfloat16 conv-mlp, both
     # translated for the encoder, and only the former under bfloat16
     # (and the MLP read each image as given, where they average translated copies)
-    earlier = accuracy.earlier_defaults("labeled-only", row, current, 1000, (1, 28, 28))
+    earlier = accuracy.earlier_defaults("labeled-only", row, current, 10_000, (1, 28, 28))
     assert earlier == ({"backbone": "mlp", "augmentation": None, "mixed_precision": None,
                         "predict_shift": 0}
                        if fast_bf16 else {"backbone": "mlp", "augmentation": None,
@@ -290,7 +290,7 @@ def test_accuracy_table_resolves_the_image_defaults_on_each_data_set(monkeypatch
     row = {"errors": [10.0], "fit_seconds": [1.0], "validation_errors": {}, "params": {},
            "defaults": before, "measured": measured}
     # rows of features: "auto" resolves to what the row ran
-    assert accuracy.earlier_defaults("shot", row, current, n_train=1000) == {}
+    assert accuracy.earlier_defaults("shot", row, current, n_train=10_000) == {}
     # 28x28 images: the row ran the earlier defaults where "auto" now reads them with
     # convolutions: "conv" on a CPU with bfloat16 (beta unchanged), "conv-mlp" without it
     # (with beta 10 and, on 60 000 images, 26 epochs against the MLP's 34), and average
@@ -299,29 +299,31 @@ def test_accuracy_table_resolves_the_image_defaults_on_each_data_set(monkeypatch
     earlier = {"backbone": "mlp", "augmentation": None, "mixed_precision": None} \
         if fast_bf16 else {"backbone": "mlp", "augmentation": None, "beta": 6.0}
     earlier.update(predict_shift=0, vote_weight=0.5)
-    assert accuracy.earlier_defaults("shot", row, current, 1000, (1, 28, 28)) == earlier
+    assert accuracy.earlier_defaults("shot", row, current, 10_000, (1, 28, 28)) == earlier
     longer = {} if fast_bf16 else {"max_epochs": 34}
     assert accuracy.earlier_defaults("shot", row, current, 60000, (1, 28, 28)) == \
         {**earlier, **longer}
+    # fewer than 10 000 images "auto" reads with the MLP, as the row did
+    assert accuracy.earlier_defaults("shot", row, current, 9_999, (1, 28, 28)) == {}
     # a method that sets the MLP resolves the other two with it: nothing changed for it
-    assert accuracy.earlier_defaults("shot+mlp", row, current, 1000, (1, 28, 28)) == {}
+    assert accuracy.earlier_defaults("shot+mlp", row, current, 10_000, (1, 28, 28)) == {}
     conv = {"backbone": "conv", "augmentation": "translate-encoder", "mixed_precision": "bf16"}
     assert accuracy.earlier_defaults("shot", {**row, "params": conv}, current, 1000,
                                      (1, 28, 28)) == {}
     # a row of those images measured before predict_shift existed read each image as given
     older = {k: v for k, v in before.items() if k != "predict_shift"}
     assert accuracy.earlier_defaults("shot", {**row, "params": conv, "defaults": older},
-                                     current, 1000, (1, 28, 28)) == {"predict_shift": 0,
+                                     current, 10_000, (1, 28, 28)) == {"predict_shift": 0,
                                                                      "vote_weight": 0.5}
     # one measured with the copies before vote_weight became "auto" blended at 0.5
     half = {**before, "predict_shift": "auto", "vote_weight": 0.5}
     assert accuracy.earlier_defaults("shot", {**row, "params": conv, "defaults": half},
-                                     current, 1000, (1, 28, 28)) == {"vote_weight": 0.5}
+                                     current, 10_000, (1, 28, 28)) == {"vote_weight": 0.5}
     # and the network on the labels alone reads no vote
     assert accuracy.earlier_defaults("labeled-only", {**row, "params": conv, "defaults": half},
-                                     current, 1000, (1, 28, 28)) == {}
+                                     current, 10_000, (1, 28, 28)) == {}
     assert accuracy.earlier_defaults("shot", {**row, "defaults": older}, current,
-                                     n_train=1000) == {}  # rows of features: 0 either way
+                                     n_train=10_000) == {}  # rows of features: 0 either way
 
 
 def test_accuracy_table_says_which_rows_a_cpu_without_bfloat16_measured():
@@ -1234,6 +1236,8 @@ def test_test_time_translation_script_averages_over_the_estimators_offsets(
     monkeypatch.setattr(protocols, "FMNIST_HELD_OUT", 60)
     monkeypatch.setattr(protocols, "FMNIST_SUBSETS", {"fmnist2k-100": 150})
     monkeypatch.setattr(protocols, "_FMNIST", {})
+    # the tiny images stand for many: "auto" reads them with convolutions
+    monkeypatch.setattr("skshot.classifier.AUTO_CONV_MIN_SAMPLES", 1)
     fits, original_fit = short_fits
     out = tmp_path / "tta.jsonl"
     script.main(["--protocols", "fmnist2k-100", "--draws", "1", "--out", str(out),

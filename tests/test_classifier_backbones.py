@@ -8,6 +8,7 @@ from conftest import FAST, hide_labels
 from sklearn.base import clone
 from torch import nn
 
+import skshot.classifier
 from skshot import ShotVAEClassifier
 from skshot._net import TensorSlices, to_device_async
 
@@ -72,6 +73,8 @@ def test_flat_rows_with_input_shape_give_the_same_model_as_images(digit_images):
 def test_the_auto_backbone_reads_images_of_16_pixels_or_more_with_convolutions(
         monkeypatch, shape, given_as, large, fast_bf16):
     monkeypatch.setattr("skshot.classifier.has_fast_bf16", lambda device: fast_bf16)
+    # as if these 24 images were many: fewer than AUTO_CONV_MIN_SAMPLES go to the MLP
+    monkeypatch.setattr("skshot.classifier.AUTO_CONV_MIN_SAMPLES", 24)
     rng = np.random.RandomState(0)
     X = rng.uniform(size=(24, *shape)).astype(np.float32)
     y = hide_labels(np.arange(24) % 2, 3)
@@ -95,6 +98,44 @@ def test_the_auto_backbone_reads_images_of_16_pixels_or_more_with_convolutions(
     assert clf.mixed_precision_ == clf.net_.mixed_precision == ("bf16" if bf16 else None)
     # the convolutional encoder with the MLP's decoder weighs the prior KL terms more
     assert clf.beta_ == clf.net_.criterion_.beta == (10.0 if expected == "conv-mlp" else 6.0)
+
+
+@pytest.mark.parametrize("fast_bf16", [True, False])
+def test_the_auto_backbone_reads_fewer_images_than_its_minimum_with_the_mlp(monkeypatch,
+                                                                            fast_bf16):
+    monkeypatch.setattr("skshot.classifier.has_fast_bf16", lambda device: fast_bf16)
+    minimum = skshot.classifier.AUTO_CONV_MIN_SAMPLES
+    assert minimum == 10_000
+    conv = "conv" if fast_bf16 else "conv-mlp"
+    clf = ShotVAEClassifier()
+    assert clf._resolve_backbone((1, 28, 28), "cpu", n_train=minimum) == conv
+    assert clf._resolve_backbone((1, 28, 28), "cpu", n_train=minimum - 1) == "mlp"
+    assert clf._resolve_image_settings((1, 28, 28), "cpu", n_train=minimum - 1) == \
+        ("mlp", None, None)
+    # a backbone named is kept however few the images
+    for backbone in ("conv", "conv-mlp"):
+        assert ShotVAEClassifier(backbone=backbone)._resolve_backbone(
+            (1, 28, 28), "cpu", n_train=10) == backbone
+
+
+@pytest.mark.parametrize("early_stopping", [False, True])
+def test_a_fit_on_few_images_trains_the_mlp_and_counts_the_samples_it_trains_on(
+        monkeypatch, early_stopping):
+    monkeypatch.setattr("skshot.classifier.has_fast_bf16", lambda device: False)
+    rng = np.random.RandomState(0)
+    X = rng.uniform(size=(40, 1, 16, 16)).astype(np.float32)
+    y = hide_labels(np.arange(40) % 2, 6)
+    params = {**IMAGE_FAST, "max_epochs": 1, "early_stopping": early_stopping}
+    clf = ShotVAEClassifier(**params).fit(X, y)
+    assert (clf.backbone_, clf.augmentation_, clf.beta_) == ("mlp", None, 6.0)
+    assert not any(isinstance(m, nn.Conv2d) for m in clf.net_.module_.modules())
+    # the minimum is read against the samples the network trains on: with early
+    # stopping, less the labels held out
+    n_train = 40 - (2 if early_stopping else 0)
+    monkeypatch.setattr("skshot.classifier.AUTO_CONV_MIN_SAMPLES", n_train)
+    assert ShotVAEClassifier(**params).fit(X, y).backbone_ == "conv-mlp"
+    monkeypatch.setattr("skshot.classifier.AUTO_CONV_MIN_SAMPLES", n_train + 1)
+    assert ShotVAEClassifier(**params).fit(X, y).backbone_ == "mlp"
 
 
 @pytest.mark.parametrize("device, fast_bf16, expected", [

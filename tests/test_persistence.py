@@ -277,6 +277,7 @@ def test_an_auto_conv_model_loads_as_conv_where_auto_would_choose_the_mlp(
     X = np.repeat(np.repeat(X[keep].reshape(-1, 1, 8, 8), 2, axis=2), 2, axis=3)  # 16x16
     y = hide_labels(y[keep], 5)
     monkeypatch.setattr("skshot.classifier.has_fast_bf16", lambda device: True)
+    monkeypatch.setattr("skshot.classifier.AUTO_CONV_MIN_SAMPLES", 1)  # as if they were many
     clf = fit(X, y, mixed_precision=None, max_epochs=2, batch_size_unlabeled=32, latent_dim=3)
     assert clf.backbone_ == "conv"
     skshot.save(clf, tmp_path / "auto.skshot")
