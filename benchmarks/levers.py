@@ -200,8 +200,11 @@ FILE_LEGENDS = {
         "`augmentation`, `beta`, `max_epochs`, `predict_shift` and `vote_weight`",
         "`\"auto\"` resolve to the translation for the encoder, 10, its step count, copies",
         "shifted by one pixel and the share 0.4); `conv-mlp-no-translation` that without",
-        "the translation (`augmentation=None`, so no copies and the share 0.5). Since these",
-        "rows `\"auto\"` reads fewer than 10 000 images with the MLP.",
+        "the translation (`augmentation=None`, so no copies and the share 0.5); `conv` the",
+        "defaults with the `conv` backbone, what `\"auto\"` chooses on a GPU or a CPU with AMX,",
+        "here in float32 (`mixed_precision=None`; there under bfloat16), so its fit times",
+        "are not those of such a device. Since these rows `\"auto\"` reads fewer than",
+        "10 000 images with the MLP.",
     ],
     "levers-label-smoothing": [
         "Measured on 2026-12-07 on a CPU without bfloat16 instructions (the Fashion-MNIST",
