@@ -308,7 +308,7 @@ def test_accuracy_table_resolves_the_image_defaults_on_each_data_set(monkeypatch
     # a method that sets the MLP resolves the other two with it: nothing changed for it
     assert accuracy.earlier_defaults("shot+mlp", row, current, 10_000, (1, 28, 28)) == {}
     conv = {"backbone": "conv", "augmentation": "translate-encoder", "mixed_precision": "bf16"}
-    assert accuracy.earlier_defaults("shot", {**row, "params": conv}, current, 1000,
+    assert accuracy.earlier_defaults("shot", {**row, "params": conv}, current, 10_000,
                                      (1, 28, 28)) == {}
     # a row of those images measured before predict_shift existed read each image as given
     older = {k: v for k, v in before.items() if k != "predict_shift"}
