@@ -121,6 +121,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _protocols import network_error, small_test_split
 
 RESULTS = Path(__file__).parent / "results"
+#: The defaults for images of a CPU without AMX as options (``backbone="conv-mlp"``,
+#: ``beta=10``, three quarters of the MLP's length), by method: each one's objective.
+CONV_MLP_DEFAULTS = {"shot+conv-mlp-beta10-0.75x": "shot", "shot-3x+conv-mlp-beta10-0.75x": "shot",
+                     "m2+conv-mlp-beta10-0.75x": "m2",
+                     "smooth-elbo+conv-mlp-beta10-0.75x": "smooth-elbo"}
 VAE_METHODS = {"m2": "m2", "smooth-elbo": "smooth-elbo", "shot": "shot",
                "shot-3x": "shot", "labeled-only": "supervised", "shot+propagation": "shot",
                "shot+early-stopping": "shot", "shot-3x+early-stopping": "shot",
@@ -131,10 +136,7 @@ VAE_METHODS = {"m2": "m2", "smooth-elbo": "smooth-elbo", "shot": "shot",
                "shot+small-images+eps0.1": "shot", "shot+mlp": "shot",
                "shot-3x+mlp": "shot", "labeled-only+mlp": "supervised",
                "shot+conv-mlp": "shot", "shot-3x+conv-mlp": "shot",
-               "labeled-only+conv-mlp": "supervised", "shot+conv-mlp-beta10-0.75x": "shot",
-               "shot-3x+conv-mlp-beta10-0.75x": "shot",
-               "m2+conv-mlp-beta10-0.75x": "m2",
-               "smooth-elbo+conv-mlp-beta10-0.75x": "smooth-elbo"}
+               "labeled-only+conv-mlp": "supervised", **CONV_MLP_DEFAULTS}
 #: How many times its base length (the default, or ``BASE_LENGTH``'s share of it) each VAE
 #: method trains.
 LENGTH_FACTOR = {"shot-3x": 3, "shot-3x+early-stopping": 3, "shot-3x+weight-decay": 3,
@@ -142,8 +144,7 @@ LENGTH_FACTOR = {"shot-3x": 3, "shot-3x+early-stopping": 3, "shot-3x+weight-deca
 #: The share of the length of about 4 000 steps (``max_epochs="auto"`` of the ``"mlp"``
 #: backbone, rounded up to whole epochs) that a VAE method takes as its own length before
 #: ``LENGTH_FACTOR``.
-BASE_LENGTH = {"shot+conv-mlp-beta10-0.75x": 0.75, "shot-3x+conv-mlp-beta10-0.75x": 0.75,
-               "m2+conv-mlp-beta10-0.75x": 0.75, "smooth-elbo+conv-mlp-beta10-0.75x": 0.75}
+BASE_LENGTH = dict.fromkeys(CONV_MLP_DEFAULTS, 0.75)
 #: Parameters that a VAE method sets on top of the defaults and of its candidates.
 METHOD_PARAMS = {"shot+propagation": {"propagation_weight": 1.0},
                  "shot+early-stopping": {"early_stopping": True},
@@ -166,10 +167,8 @@ METHOD_PARAMS = {"shot+propagation": {"propagation_weight": 1.0},
                  "shot+conv-mlp": {"backbone": "conv-mlp"},
                  "shot-3x+conv-mlp": {"backbone": "conv-mlp"},
                  "labeled-only+conv-mlp": {"vote_neighbors": 0, "backbone": "conv-mlp"},
-                 "shot+conv-mlp-beta10-0.75x": {"backbone": "conv-mlp", "beta": 10.0},
-                 "shot-3x+conv-mlp-beta10-0.75x": {"backbone": "conv-mlp", "beta": 10.0},
-                 "m2+conv-mlp-beta10-0.75x": {"backbone": "conv-mlp", "beta": 10.0},
-                 "smooth-elbo+conv-mlp-beta10-0.75x": {"backbone": "conv-mlp", "beta": 10.0}}
+                 **{method: {"backbone": "conv-mlp", "beta": 10.0}
+                    for method in CONV_MLP_DEFAULTS}}
 #: Methods measured only when ``--methods`` names them (options, not defaults).
 OPTIONAL_METHODS = ["shot+propagation", "shot+early-stopping", "shot-3x+early-stopping",
                     "shot+input-graph", "shot+input-graph-w1", "shot+weight-decay",
@@ -177,8 +176,7 @@ OPTIONAL_METHODS = ["shot+propagation", "shot+early-stopping", "shot-3x+early-st
                     "shot+vote-axes64", "shot+small-images", "shot+small-images+eps0.1",
                     "shot+mlp", "shot-3x+mlp", "labeled-only+mlp",
                     "shot+conv-mlp", "shot-3x+conv-mlp", "labeled-only+conv-mlp",
-                    "shot+conv-mlp-beta10-0.75x", "shot-3x+conv-mlp-beta10-0.75x",
-                    "m2+conv-mlp-beta10-0.75x", "smooth-elbo+conv-mlp-beta10-0.75x"]
+                    *CONV_MLP_DEFAULTS]
 #: Data sets of images, with the shape that the ``ShotVAEClassifier`` methods receive as
 #: ``input_shape`` (the others read rows of features).
 IMAGE_SHAPES = {"fmnist": (1, 28, 28)}
@@ -255,8 +253,8 @@ def resolved_defaults(current, n_train, input_shape=None, fast_bf16=True):
     ``backbone``, ``augmentation`` and ``mixed_precision`` on whether the
     samples are images (``input_shape``), on how many train (``n_train``) and
     on whether the CPU has bfloat16 instructions (``fast_bf16``: as on the CPU
-    that measured the row, not on the one writing the table); ``predict_shift`` on the augmentation and
-    ``vote_weight`` on ``predict_shift``;
+    that measured the row, not on the one writing the table); ``predict_shift``
+    on the augmentation and ``vote_weight`` on ``predict_shift``;
     ``beta`` and ``max_epochs`` on the backbone
     and the training size (a row that recorded a number for ``beta`` ran
     ``max_epochs="auto"`` at about 4 000 steps with every backbone). A row measured before such a default existed
