@@ -388,9 +388,9 @@ class ShotVAEClassifier(ClassNamePrefixFeaturesOutMixin, ClassifierMixin, Transf
         for 1 (3 label draws); 10 did worse than 3 on both draws tried. With
         the ``"conv-mlp"`` backbone 6 was lower than 3 on 10 000 images
         (22.9 % against 23.7 %, each of six draws) but on 50 000 only within
-        the draws' spread (24.7 % against 25.1 %, higher on one draw of
-        three, where the error climbed after epoch 13; 14.5 % against 14.6 %
-        with 100 labels per class). On
+        the draws' spread (24.6 % against 24.9 %, higher on two draws of
+        six, where the error climbed after the middle of the fit; 14.5 %
+        against 14.6 % with 100 labels per class). On
         small tabular data try 0: on iris with 10 labels per class the OT
         term gave 7.7 % validation error against 6.4 % without it (twenty
         label draws; 14.4 % with ``ot_drop_intrusions=False``), on breast
